@@ -1,0 +1,67 @@
+//! Command-line interface: clap types only. The dispatcher in [`crate::app`] turns these
+//! into calls on the library; nothing below this module imports clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  invalid input: a profile, source, base image or archive the user can fix
+  2  I/O or tool failure: a file that cannot be read or written, a failing external tool";
+
+#[derive(Debug, Parser)]
+#[command(name = "bakery-image", version, about = "Bake immutable, self-assembling K3s cluster images for Raspberry Pi and QEMU", after_help = EXIT_CODES)]
+pub struct Cli {
+    /// More output (-v info, -vv debug with every external command).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Validate a profile and print the plan: nodes, roles, join order, quorum, artifacts.
+    #[command(after_help = EXIT_CODES)]
+    Check(ProfileArgs),
+    /// Print the plan of a profile.
+    #[command(after_help = EXIT_CODES)]
+    Plan(PlanArgs),
+    /// Print the JSON Schema of profiles (for editor completion and validation).
+    Schema,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The cluster profile (TOML).
+    pub profile: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The cluster profile (TOML).
+    pub profile: PathBuf,
+    /// Machine-readable JSON with stable field names (the only format for now).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

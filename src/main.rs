@@ -1,0 +1,38 @@
+//! `bakery-image`: parse the command line, set up logging, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = bakery_image::cli::Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BAKERY_LOG")
+                .unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match bakery_image::app::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let code = bakery_image::app::exit_code(&err);
+            if err
+                .chain()
+                .any(|e| e.is::<bakery_image::profile::Diagnostics>())
+            {
+                eprintln!("{err}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}

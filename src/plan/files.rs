@@ -1,0 +1,101 @@
+//! Which files each node carries on its boot partition (p1).
+//!
+//! p1 holds everything node-specific, readable and editable from any desktop: the board's
+//! boot files at the top level and the node's rendered configuration under `bakery/`,
+//! which mirrors the paths it is installed to (`bakery/etc/hostname` -> `/etc/hostname`).
+//! Files holding secrets are marked so reports can say they exist without showing them.
+
+use serde::Serialize;
+
+use crate::profile::{NfsServer, Node, Profile, Role};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedFile {
+    /// Path inside the boot partition.
+    pub path: String,
+    /// Holds key material or passwords: mode 0600 when installed, never printed.
+    pub secret: bool,
+}
+
+fn f(path: impl Into<String>, secret: bool) -> PlannedFile {
+    PlannedFile {
+        path: path.into(),
+        secret,
+    }
+}
+
+/// The boot-partition files of one node, sorted by path.
+pub fn node_files(p: &Profile, node: &Node, board_files: &[String]) -> Vec<PlannedFile> {
+    let mut v: Vec<PlannedFile> = board_files.iter().map(|b| f(b.clone(), false)).collect();
+    v.extend([
+        f("config.txt", false),
+        f("cmdline.txt", false),
+        f("sysconf.txt", false),
+        f("bakery/node.json", false),
+        f("bakery/etc/hostname", false),
+        f("bakery/etc/hosts", false),
+        f("bakery/etc/systemd/network/10-bakery.network", false),
+        f("bakery/etc/systemd/timesyncd.conf.d/bakery.conf", false),
+        f("bakery/etc/ssh/authorized_keys", false),
+        f("bakery/etc/ssh/ssh_host_ed25519_key", true),
+        f("bakery/etc/ssh/ssh_host_ed25519_key.pub", false),
+        f("bakery/etc/rancher/node/password", true),
+        f("bakery/etc/rancher/k3s/config.yaml.d/20-node.yaml", false),
+        f("bakery/etc/rancher/k3s/token", true),
+    ]);
+    if node.role == Role::Server {
+        v.extend([
+            f(
+                "bakery/etc/rancher/k3s/config.yaml.d/10-cluster.yaml",
+                false,
+            ),
+            f("bakery/etc/rancher/k3s/agent-token", true),
+            f("bakery/etc/keepalived/keepalived.conf", true),
+            f("bakery/manifests/bakery-storage.yaml", false),
+        ]);
+        if p.nfs.is_some() {
+            v.push(f("bakery/manifests/bakery-nfs.yaml", false));
+        }
+        if !p.pools.is_empty() {
+            v.push(f("bakery/manifests/bakery-metallb.yaml", false));
+            v.push(f("bakery/manifests/bakery-metallb-pools.yaml", false));
+        }
+        if p.wordpress.is_some() {
+            v.push(f("bakery/manifests/bakery-wordpress.yaml", true));
+        }
+        for m in &p.manifests {
+            let name = m
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            v.push(f(format!("bakery/manifests/{name}"), false));
+        }
+        if !p.charts.is_empty() {
+            v.push(f("bakery/manifests/bakery-charts.yaml", false));
+        }
+    }
+    if std::ptr::eq(node, p.init_server()) {
+        v.push(f("bakery/etc/rancher/k3s/join.yaml", false));
+        for tls in [
+            "server-ca.crt",
+            "server-ca.key",
+            "client-ca.crt",
+            "client-ca.key",
+            "request-header-ca.crt",
+            "request-header-ca.key",
+            "etcd/peer-ca.crt",
+            "etcd/peer-ca.key",
+            "etcd/server-ca.crt",
+            "etcd/server-ca.key",
+            "service.key",
+        ] {
+            v.push(f(format!("bakery/tls/{tls}"), tls.ends_with(".key")));
+        }
+    }
+    if matches!(&p.nfs, Some(n) if n.server == NfsServer::Node(node.name.clone())) {
+        v.push(f("bakery/etc/exports", false));
+    }
+    v.sort_by(|a, b| a.path.cmp(&b.path));
+    v.dedup();
+    v
+}

@@ -1,0 +1,195 @@
+//! The profile: one TOML file describing the whole cluster.
+//!
+//! [`load`] reads the file, parses it (collecting unknown keys instead of failing on the
+//! first), and validates it into a [`Profile`]; any problem comes back as
+//! [`Diagnostics`] listing every mistake with its line and a hint.
+
+pub mod diag;
+pub mod model;
+pub mod raw;
+pub mod types;
+mod validate;
+
+use std::path::Path;
+
+pub use diag::{Diagnostic, Diagnostics, KeyPath};
+pub use model::*;
+pub use types::{ByteSize, Label, Role, Sha256};
+pub use validate::MIN_BOOT_SIZE;
+
+use diag::Collector;
+use raw::RawProfile;
+
+/// Why a profile could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading profile {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Read and validate a profile file.
+pub fn load(path: &Path) -> Result<Profile, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(path, &text).map_err(LoadError::Invalid)
+}
+
+/// Validate profile text; `path` names the file in diagnostics and anchors relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Profile, Diagnostics> {
+    let doc = match toml::de::DeTable::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let mut c = Collector::new(path, text, None);
+            c.diags.items.push(Diagnostic {
+                key: KeyPath::root(),
+                message: format!("not valid TOML: {}", e.message()),
+                hint: Some("check quotes, brackets and `key = value` syntax".into()),
+                span: e.span(),
+            });
+            return Err(c.diags);
+        }
+    };
+    let mut c = Collector::new(path, text, Some(doc.get_ref()));
+    let mut unknown = Vec::new();
+    let de = match toml::de::Deserializer::parse(text) {
+        Ok(d) => d,
+        Err(e) => unreachable!("parsed once already: {e}"),
+    };
+    let raw: Result<RawProfile, _> =
+        serde_ignored::deserialize(de, |p| unknown.push(p.to_string()));
+    for u in &unknown {
+        let key = KeyPath::from_dotted(u);
+        let hint = suggest(u);
+        c.error(
+            &key,
+            format!(
+                "unknown key `{}`",
+                key.0.last().map_or(u.clone(), |s| match s {
+                    diag::Seg::Key(k) => k.clone(),
+                    diag::Seg::Index(i) => i.to_string(),
+                })
+            ),
+            hint.as_deref(),
+        );
+    }
+    let raw = match raw {
+        Ok(r) => r,
+        Err(e) => {
+            c.diags.items.push(Diagnostic {
+                key: KeyPath::root(),
+                message: e.message().to_owned(),
+                hint: Some("see `bakery-image schema` for every key and its type".into()),
+                span: e.span(),
+            });
+            return Err(c.diags);
+        }
+    };
+    match validate::validate(&raw, path, &mut c) {
+        Some(p) if c.diags.is_empty() => Ok(p),
+        _ => Err(c.diags),
+    }
+}
+
+/// A hint for a misspelt key: the closest known key of the schema, if any is close.
+fn suggest(path: &str) -> Option<String> {
+    const KNOWN: &[&str] = &[
+        "cluster",
+        "name",
+        "vip",
+        "network",
+        "gateway",
+        "dns",
+        "ntp",
+        "interface",
+        "timezone",
+        "cluster-cidr",
+        "service-cidr",
+        "allow-even-servers",
+        "vip-advert-interval",
+        "ssh",
+        "authorized-keys",
+        "nodes",
+        "hostname",
+        "role",
+        "address",
+        "mac",
+        "labels",
+        "taints",
+        "workloads",
+        "ssh-authorized-keys",
+        "storage",
+        "nfs",
+        "server",
+        "path",
+        "disk",
+        "mount-options",
+        "storage-class",
+        "metallb",
+        "addresses",
+        "pools",
+        "apps",
+        "wordpress",
+        "replicas",
+        "mysql-node",
+        "mysql-volume",
+        "wordpress-volume",
+        "manifests",
+        "charts",
+        "chart",
+        "repo",
+        "version",
+        "namespace",
+        "values-file",
+        "image",
+        "board",
+        "partition-table",
+        "boot-size",
+        "system-size",
+        "data-size",
+        "format",
+        "system-compression",
+        "timestamp",
+        "base-url",
+        "sources",
+        "rootfs",
+        "packages",
+        "k3s",
+        "airgap-images",
+        "overlays",
+        "url",
+        "sha256",
+        "secrets",
+        "dir",
+    ];
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let best = KNOWN.iter().map(|k| (distance(last, k), *k)).min()?;
+    if best.0 <= 2.max(last.len() / 4) {
+        Some(format!("did you mean `{}`?", best.1))
+    } else {
+        Some("remove it; `bakery-image schema` lists every key".into())
+    }
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,5 @@
+//! Staging: base root filesystems and packages read into a [`Tree`] without root.
+
+pub mod tree;
+
+pub use tree::{Data, Entry, Kind, Tree};
