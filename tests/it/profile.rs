@@ -376,3 +376,24 @@ fn every_example_profile_is_valid() {
         }
     }
 }
+
+mod never_panics {
+    use proptest::prelude::*;
+
+    use super::BASE;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Arbitrary edits of a valid profile give a profile or located diagnostics, never a panic.
+        #[test]
+        fn mutated_profiles(cut in 0usize..BASE.len(), insert in "[ -~\n]{0,12}") {
+            let mut t = BASE.to_string();
+            let at = (0..=cut).rev().find(|i| t.is_char_boundary(*i)).unwrap();
+            t.insert_str(at, &insert);
+            if let Err(d) = bakery_image::profile::parse(std::path::Path::new("m.toml"), &t) {
+                prop_assert!(!d.items.is_empty());
+                let _ = d.render();
+            }
+        }
+    }
+}
