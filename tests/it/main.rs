@@ -2,6 +2,7 @@
 
 mod cli;
 mod profile;
+mod standin;
 
 use std::path::{Path, PathBuf};
 
