@@ -5,6 +5,12 @@
 //! `cluster-init: true` alone so the node runtime can drop it when it joins instead;
 //! `20-node.yaml` holds what differs per node; `join.yaml` is the join drop-in of the init
 //! server with an `@PEER@` placeholder. Inputs: the profile and a node; output: text.
+//!
+//! Tokens are given in full form through files: servers read `token-file`
+//! (`K10<hash>::server:<pw>`) and `agent-token-file` (`K10<hash>::node:<pw>`); K3s strips
+//! the `K10<hash>::<user>:` prefix when it stores the password (`Passwd.EnsureUser` in
+//! K3s `pkg/passwd`), and joiners check `<hash>` against `/cacerts` before sending
+//! credentials. Agents read only the agent token, from their own `token-file`.
 
 use std::fmt::Write;
 

@@ -646,8 +646,29 @@ fn core_manifests_pass_kubernetes_validate() {
     );
     assert!(o.status.success(), "kubernetes-validate failed:\n{out}");
     assert!(!out.contains("ERROR"), "{out}");
-    // Core kinds were really checked (CRDs only warn: "Couldn't find schema").
-    assert!(out.contains("validated") || out.contains("INFO"), "{out}");
+    // Core kinds were really checked against 1.36; only the CRDs are unknown to the tool.
+    for r in [
+        "storageclass/nfs",
+        "namespace/wordpress",
+        "secret/mysql-pass",
+        "deployment/wordpress-mysql",
+        "deployment/wordpress",
+        "service/wordpress",
+        "persistentvolumeclaim/wp-pv-claim",
+    ] {
+        assert!(
+            out.contains(&format!("passed for resource {r} against version 1.36")),
+            "{r}: {out}"
+        );
+    }
+    for l in out.lines().filter(|l| l.starts_with("WARN")) {
+        assert!(
+            ["HelmChart", "IPAddressPool", "L2Advertisement"]
+                .iter()
+                .any(|k| l.contains(&format!("kind {k} "))),
+            "unexpected warning: {l}"
+        );
+    }
     // And it does fail on a broken object (the check can fail).
     let bad = tmp.path().join("bad.yaml");
     std::fs::write(
@@ -967,4 +988,93 @@ fn api_check_script_detects_the_local_port() {
         codes[1], "0",
         "a listener on 127.0.0.1:6443: the check passes"
     );
+}
+
+#[test]
+fn user_manifests_and_charts_are_deployed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir(d.join("apps")).unwrap();
+    let own = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hello\ndata:\n  a: \"1\"\n";
+    std::fs::write(d.join("apps/hello.yaml"), own).unwrap();
+    let values = "replicaCount: 2\nservice:\n  type: LoadBalancer\n";
+    std::fs::write(d.join("apps/values.yaml"), values).unwrap();
+    let text = std::fs::read_to_string("profiles/homelab.toml").unwrap()
+        + "\n[[manifests]]\npath = \"apps/hello.yaml\"\n\n[[charts]]\nname = \"podinfo\"\n\
+           chart = \"podinfo\"\nrepo = \"https://stefanprodan.github.io/podinfo\"\n\
+           version = \"6.9.0\"\nnamespace = \"podinfo\"\nvalues-file = \"apps/values.yaml\"\n";
+    let prof = d.join("homelab.toml");
+    std::fs::write(&prof, &text).unwrap();
+    let p = profile::load(&prof).unwrap();
+    let s = Secrets::generate_with_rng(14, &p).unwrap();
+    let r = render_all(&p, &s);
+    let server = &r["pi-server"];
+    assert_eq!(server["bakery/manifests/hello.yaml"].1, own.as_bytes());
+    let charts =
+        String::from_utf8_lossy(&server["bakery/manifests/bakery-charts.yaml"].1).into_owned();
+    let doc = &yaml_docs(&charts, "charts")[0];
+    assert_eq!(doc["kind"].as_str(), Some("HelmChart"));
+    assert_eq!(doc["spec"]["version"].as_str(), Some("6.9.0"));
+    assert_eq!(doc["spec"]["targetNamespace"].as_str(), Some("podinfo"));
+    assert_eq!(
+        doc["spec"]["valuesContent"].as_str(),
+        Some(values.trim_end())
+    );
+    for k in doc["spec"].as_hash().unwrap().keys() {
+        assert!(
+            documented("HelmChart")
+                .unwrap()
+                .contains(&k.as_str().unwrap())
+        );
+    }
+    assert!(
+        !r["pi-worker-1"].contains_key("bakery/manifests/hello.yaml"),
+        "servers only"
+    );
+
+    // A user file may not take over a bakery or K3s add-on name.
+    std::fs::write(d.join("apps/traefik.yaml"), own).unwrap();
+    let clash = text.replace("apps/hello.yaml", "apps/traefik.yaml");
+    std::fs::write(&prof, clash).unwrap();
+    let p = profile::load(&prof).unwrap();
+    let pl = plan::plan(&p);
+    let e = cluster::render_node(&p, &pl, &s, "pi-server", BUILD_TIME).unwrap_err();
+    assert_eq!(bakery_image::app::exit_code(&e), 1);
+    assert!(format!("{e:#}").contains("hint: rename"), "{e:#}");
+}
+
+#[test]
+fn ssh_keygen_agrees_with_the_host_keys() {
+    if !have("ssh-keygen") {
+        return;
+    }
+    let p = load("bakery");
+    let s = Secrets::generate_with_rng(15, &p).unwrap();
+    let r = render_all(&p, &s);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in &p.nodes {
+        let f = tmp.path().join(n.name.as_str());
+        std::fs::write(
+            &f,
+            &r[n.name.as_str()]["bakery/etc/ssh/ssh_host_ed25519_key"].1,
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let derived = run(&["ssh-keygen", "-y", "-f", f.to_str().unwrap()], tmp.path());
+        let public = String::from_utf8_lossy(
+            &r[n.name.as_str()]["bakery/etc/ssh/ssh_host_ed25519_key.pub"].1,
+        )
+        .into_owned();
+        let key = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            key(&derived),
+            key(&public),
+            "{}: .pub matches the private key",
+            n.name
+        );
+        assert!(public.starts_with("ssh-ed25519 "));
+        assert!(seen.insert(key(&public)), "host keys differ per node");
+    }
 }
