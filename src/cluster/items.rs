@@ -141,10 +141,17 @@ impl Item {
 }
 
 /// Randomness and the creation time for new items.
-#[derive(Debug)]
 pub struct Gen {
     pub rng: ChaCha20Rng,
     pub now: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Gen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gen")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gen {
