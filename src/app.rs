@@ -46,6 +46,14 @@ pub fn run(cli: Cli) -> Result<()> {
             serde_json::to_writer_pretty(&mut out, &plan).context("writing the plan")?;
             writeln!(out)?;
         }
+        Cmd::Secrets(a) => {
+            let p = load(&a.profile)?;
+            if let Some(item) = &a.rotate {
+                let msg = crate::cluster::inventory::rotate(&p.secrets_dir, &p, item)?;
+                eprintln!("warning: {msg}");
+            }
+            out.write_all(crate::cluster::inventory::list(&p.secrets_dir, &p)?.as_bytes())?;
+        }
         Cmd::Schema => {
             out.write_all(schema().as_bytes())?;
         }

@@ -29,6 +29,9 @@ pub enum Cmd {
     /// Print the plan of a profile.
     #[command(after_help = EXIT_CODES)]
     Plan(PlanArgs),
+    /// List the cluster's secrets (names, kinds, fingerprints; never values) or rotate one.
+    #[command(after_help = EXIT_CODES)]
+    Secrets(SecretsArgs),
     /// Print the JSON Schema of profiles (for editor completion and validation).
     Schema,
     /// Print a shell completion script.
@@ -48,6 +51,16 @@ pub struct PlanArgs {
     /// Machine-readable JSON with stable field names (the only format for now).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// The cluster profile (TOML).
+    pub profile: PathBuf,
+    /// Generate ITEM afresh (token, agent-token, ca, admin, node-password/NODE,
+    /// host-key/NODE, keepalived, mysql); prints what this breaks.
+    #[arg(long, value_name = "ITEM")]
+    pub rotate: Option<String>,
 }
 
 #[derive(Debug, Args)]

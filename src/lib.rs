@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod plan;
 pub mod profile;
 pub mod report;

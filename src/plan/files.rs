@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::profile::{NfsServer, Node, Profile, Role};
+use crate::profile::{Node, Profile, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedFile {
@@ -31,7 +31,7 @@ pub fn node_files(p: &Profile, node: &Node, board_files: &[String]) -> Vec<Plann
         f("config.txt", false),
         f("cmdline.txt", false),
         f("sysconf.txt", false),
-        f("bakery/node.json", false),
+        f("bakery/node.env", false),
         f("bakery/etc/hostname", false),
         f("bakery/etc/hosts", false),
         f("bakery/etc/systemd/network/10-bakery.network", false),
@@ -51,30 +51,18 @@ pub fn node_files(p: &Profile, node: &Node, board_files: &[String]) -> Vec<Plann
             ),
             f("bakery/etc/rancher/k3s/agent-token", true),
             f("bakery/etc/keepalived/keepalived.conf", true),
-            f("bakery/manifests/bakery-storage.yaml", false),
+            f("bakery/etc/keepalived/check-apiserver.sh", false),
+            f("bakery/etc/keepalived/notify.sh", false),
         ]);
-        if p.nfs.is_some() {
-            v.push(f("bakery/manifests/bakery-nfs.yaml", false));
-        }
-        if !p.pools.is_empty() {
-            v.push(f("bakery/manifests/bakery-metallb.yaml", false));
-            v.push(f("bakery/manifests/bakery-metallb-pools.yaml", false));
-        }
-        if p.wordpress.is_some() {
-            v.push(f("bakery/manifests/bakery-wordpress.yaml", true));
-        }
-        for m in &p.manifests {
-            let name = m
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            v.push(f(format!("bakery/manifests/{name}"), false));
-        }
-        if !p.charts.is_empty() {
-            v.push(f("bakery/manifests/bakery-charts.yaml", false));
+        for (name, secret) in crate::cluster::manifests::names(p) {
+            v.push(f(format!("bakery/manifests/{name}"), secret));
         }
     }
-    if std::ptr::eq(node, p.init_server()) {
+    if node.name == p.init_server().name {
+        v.push(f(
+            "bakery/etc/rancher/k3s/config.yaml.d/12-init.yaml",
+            false,
+        ));
         v.push(f("bakery/etc/rancher/k3s/join.yaml", false));
         for tls in [
             "server-ca.crt",
@@ -92,7 +80,7 @@ pub fn node_files(p: &Profile, node: &Node, board_files: &[String]) -> Vec<Plann
             v.push(f(format!("bakery/tls/{tls}"), tls.ends_with(".key")));
         }
     }
-    if matches!(&p.nfs, Some(n) if n.server == NfsServer::Node(node.name.clone())) {
+    if crate::cluster::network::serves_nfs(p, node) {
         v.push(f("bakery/etc/exports", false));
     }
     v.sort_by(|a, b| a.path.cmp(&b.path));

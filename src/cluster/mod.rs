@@ -1,0 +1,36 @@
+//! Cluster assembly: the secrets state and everything a node needs under `bakery/` on its
+//! boot partition to join an HA K3s cluster by itself.
+//!
+//! Inputs: the validated profile, its plan and the secrets directory. Outputs: one
+//! [`stage::Tree`](crate::stage::Tree) per node ([`render_node`]) and the operator's
+//! `kubeconfig` and `known_hosts` ([`write_outputs`]).
+//!
+//! For the node runtime (boot helper), beyond CONTRACTS.md:
+//! - The init server carries `cluster-init: true` ALONE in
+//!   `bakery/etc/rancher/k3s/config.yaml.d/12-init.yaml`. At first boot, if a peer from
+//!   BAKERY_PEERS answers on :6443, install `bakery/etc/rancher/k3s/join.yaml` as
+//!   `/etc/rancher/k3s/config.yaml.d/15-join.yaml` with `@PEER@` replaced, do NOT install
+//!   `12-init.yaml` and do NOT install `bakery/tls/`. Otherwise install `12-init.yaml` and
+//!   copy `bakery/tls/*` (incl. `etcd/`) to `/var/lib/rancher/k3s/server/tls/` (keys 0600).
+//!   Later boots: K3s ignores both once its etcd exists, so either is harmless.
+//! - `bakery/etc/rancher/k3s/join.yaml` is not a drop-in itself (not in config.yaml.d).
+//! - Scripts `bakery/etc/keepalived/*.sh` must be installed 0755 (FAT has no modes);
+//!   secret files (token, agent-token, node password, ssh host key, keepalived.conf) 0600.
+//! - Servers: `bakery/manifests/*` go to `/var/lib/rancher/k3s/server/manifests/`.
+
+pub mod inventory;
+pub mod items;
+pub mod k3s;
+pub mod keepalived;
+pub mod kubeconfig;
+pub mod manifests;
+pub mod network;
+pub mod pki;
+pub mod render;
+pub mod secrets;
+pub mod yaml;
+
+pub use items::Item;
+pub use kubeconfig::{known_hosts, kubeconfig, write_outputs};
+pub use render::render_node;
+pub use secrets::Secrets;
