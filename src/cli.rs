@@ -29,6 +29,9 @@ pub enum Cmd {
     /// Print the plan of a profile.
     #[command(after_help = EXIT_CODES)]
     Plan(PlanArgs),
+    /// Download and verify every part the profile pins into the cache, without building.
+    #[command(after_help = EXIT_CODES)]
+    Fetch(FetchArgs),
     /// Print the JSON Schema of profiles (for editor completion and validation).
     Schema,
     /// Print a shell completion script.
@@ -48,6 +51,19 @@ pub struct PlanArgs {
     /// Machine-readable JSON with stable field names (the only format for now).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The cluster profile (TOML).
+    pub profile: PathBuf,
+    /// Use only the cache: fail, listing every part that is missing, instead of downloading.
+    #[arg(long)]
+    pub offline: bool,
+    /// The download cache [default: $BAKERY_CACHE_DIR, else $XDG_CACHE_HOME/bakery-image,
+    /// else ~/.cache/bakery-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,11 @@
 
 pub mod app;
 pub mod cli;
+pub mod cli_progress;
+pub mod fetch;
+pub mod io;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod report;
 pub mod stage;
