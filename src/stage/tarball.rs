@@ -132,6 +132,10 @@ impl Reader<'_> {
             self.entry(entry, &last)?;
             count += 1;
         }
+        // Read the compressed stream to its end, so a missing xz index, gzip trailer or
+        // zstd checksum (a truncated download) is an error, not silently ignored.
+        std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+            .map_err(|e| self.corrupt(format!("after the last entry \"{last}\""), e))?;
         if count == 0 {
             return Err(StageError::Format {
                 archive: self.name.to_owned(),
