@@ -84,3 +84,21 @@ impl Drop for Bar {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_parse_and_bars_run_hidden() {
+        let _ = (style(true), style(false));
+        let bars = Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
+        };
+        let t = bars.task("rootfs", None);
+        t.set_total(10);
+        t.set_position(4);
+        t.advance(6);
+        t.finish("downloaded");
+    }
+}

@@ -25,11 +25,13 @@ enum Act {
     CutAfter(usize),
 }
 
+/// Request line and Range header of every request served.
+type Log = Mutex<Vec<(String, Option<String>)>>;
+
 /// A tiny HTTP/1.1 server on 127.0.0.1 serving one body at every path.
 struct Server {
     port: u16,
-    /// Request line and Range header (if any) of every request served.
-    log: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    log: Arc<Log>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -78,7 +80,7 @@ impl Drop for Server {
     }
 }
 
-fn handle(mut conn: TcpStream, body: &[u8], act: Act, log: &Mutex<Vec<(String, Option<String>)>>) {
+fn handle(mut conn: TcpStream, body: &[u8], act: Act, log: &Log) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut first = String::new();
     if reader.read_line(&mut first).unwrap_or(0) == 0 {
@@ -455,4 +457,97 @@ fn local_paths_and_file_urls() {
     };
     let err = fetch::fetch_all(&[gone], &opts(&cache), &Quiet).unwrap_err();
     assert!(err.to_string().contains("nope.tar"), "{err}");
+}
+
+fn profile(dir: &Path, rootfs_url: &str, rootfs_sha: &Sha256) -> std::path::PathBuf {
+    std::fs::write(dir.join("k3s"), b"#!/bin/sh\n").unwrap();
+    let p = dir.join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"[cluster]
+name = "t"
+vip = "10.0.0.100"
+network = "10.0.0.0/24"
+
+[[nodes]]
+hostname = "a"
+role = "server"
+address = "10.0.0.9"
+
+[image]
+board = "qemu-x86_64"
+
+[sources]
+rootfs = {{ url = "{rootfs_url}", sha256 = "{rootfs_sha}" }}
+k3s = {{ path = "k3s" }}
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn fetch_command_fills_the_cache_then_works_offline() {
+    let data = body(120_000);
+    let srv = Server::start(data.clone(), vec![]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let p = profile(tmp.path(), &srv.url("rootfs.tar"), &sha(&data));
+    let run = |extra: &[&str]| {
+        assert_cmd::Command::cargo_bin("bakery-image")
+            .unwrap()
+            .arg("fetch")
+            .arg(&p)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(extra)
+            .env_remove("CI")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    let cols: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        cols[..4],
+        ["rootfs", sha(&data).as_str(), "120000", "downloaded"]
+    );
+    let cols: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        cols[..4],
+        ["k3s", sha(b"#!/bin/sh\n").as_str(), "10", "local"]
+    );
+
+    let out = run(&["--offline"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cached"));
+    assert_eq!(srv.requests().len(), 1, "the second run needed no network");
+
+    // A tampered part: refused with both digests, exit code 1.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let p2 = profile(&other, &srv.url("rootfs.tar"), &sha(b"pinned"));
+    let out = assert_cmd::Command::cargo_bin("bakery-image")
+        .unwrap()
+        .args(["fetch"])
+        .arg(&p2)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(sha(b"pinned").as_str()) && stderr.contains(sha(&data).as_str()),
+        "{stderr}"
+    );
 }
