@@ -11,6 +11,8 @@ pub mod content;
 pub mod deb;
 pub mod decompress;
 pub mod error;
+pub mod image;
+pub mod parttable;
 pub mod resolve;
 pub mod tarball;
 pub mod tree;
@@ -34,14 +36,25 @@ pub fn apply(tree: &mut Tree, archive: &Path, store: &mut ContentStore) -> Resul
     }
 }
 
-/// A root filesystem: the base archive, then each package in order (later files win).
+/// A base root filesystem: a tar archive (any supported compression) or a disk image
+/// (`.img`, possibly compressed) whose largest ext4 partition is read.
+pub fn read_base(base: &Path, store: &mut ContentStore) -> Result<Tree, StageError> {
+    if image::is_disk_image(&image::peek_decompressed(base, 512)?) {
+        return image::read_image(base, store);
+    }
+    let mut tree = Tree::new();
+    apply(&mut tree, base, store)?;
+    Ok(tree)
+}
+
+/// A root filesystem: the base ([`read_base`]), then each package or tar archive in
+/// order (later files win).
 pub fn read_rootfs(
     base: &Path,
     packages: &[&Path],
     store: &mut ContentStore,
 ) -> Result<Tree, StageError> {
-    let mut tree = Tree::new();
-    apply(&mut tree, base, store)?;
+    let mut tree = read_base(base, store)?;
     for p in packages {
         apply(&mut tree, p, store)?;
     }

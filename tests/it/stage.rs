@@ -11,17 +11,28 @@ use bakery_image::stage::{
     self, ContentStore, EntryProblem, Kind, ParentLinks, StageError, Tree, tarball,
 };
 
-/// Whether `tool` runs; locally a missing tool skips the test, in CI it fails it.
+/// Where `tool` is (on PATH or in /sbin, /usr/sbin: a normal user's PATH may lack them).
+fn find(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/sbin".into(), "/usr/sbin".into()])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Whether `tool` is installed; locally a missing tool skips the test, in CI it fails it.
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = find(tool).is_some();
     if !ok {
         assert!(std::env::var_os("CI").is_none(), "{tool} is required in CI");
         eprintln!("skipping: {tool} is not installed");
     }
     ok
+}
+
+/// A command for an installed tool, by full path.
+fn cmd(tool: &str) -> Command {
+    Command::new(find(tool).unwrap_or_else(|| tool.into()))
 }
 
 fn run(cmd: &mut Command) {
@@ -293,7 +304,7 @@ fn ownership_devices_xattrs_without_root() {
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::create_dir(&content).unwrap();
         std::os::unix::fs::chown(&content, Some(65534), Some(65534)).unwrap();
-        let out = Command::new("setpriv")
+        let out = cmd("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(std::env::current_exe().unwrap())
             .args([
@@ -623,4 +634,139 @@ fn real_rootfs_with_packages_passes_the_base_check() {
     more.kernel_modules.push("no_such_module".into());
     let err = check_base(&tree, &more).unwrap_err();
     assert_eq!(err.0.len(), 1, "{err}");
+}
+
+/// A disk image as a base: GPT (raw) and MBR with a FAT p1 (xz-compressed, like a
+/// Raspberry Pi OS download), the ext4 root made by mkfs.ext4 -d from the sample tree.
+#[test]
+fn disk_image_base_gpt_and_mbr() {
+    if !["mkfs.ext4", "sfdisk", "xz", "dd"]
+        .iter()
+        .all(|t| have(t) || *t == "dd")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    sample_dir(d);
+    std::fs::write(d.join("src/etc/ssh/sshd_config"), "PermitRootLogin no\n").unwrap();
+    if is_root() {
+        std::os::unix::fs::lchown(d.join("src/etc/hostname"), Some(1000), Some(1001)).unwrap();
+    }
+    run(cmd("mkfs.ext4")
+        .args([
+            "-q",
+            "-F",
+            "-E",
+            "root_owner=0:0",
+            "-d",
+            "src",
+            "fs.ext4",
+            "16M",
+        ])
+        .env("E2FSPROGS_FAKE_TIME", "1700000000")
+        .current_dir(d));
+    let sfdisk = |img: &str, table: &str| {
+        run(Command::new("truncate")
+            .args(["-s", "40M", img])
+            .current_dir(d));
+        let mut c = cmd("sfdisk");
+        c.args(["-q", img])
+            .current_dir(d)
+            .stdin(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(table.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let place = |img: &str, seek_mib: u32| {
+        run(Command::new("dd")
+            .args([
+                "if=fs.ext4",
+                &format!("of={img}"),
+                "bs=1M",
+                &format!("seek={seek_mib}"),
+            ])
+            .args(["conv=notrunc", "status=none"])
+            .current_dir(d));
+    };
+    sfdisk(
+        "gpt.img",
+        "label: gpt\nstart=2048, size=32768, type=linux\n",
+    );
+    place("gpt.img", 1);
+    sfdisk(
+        "mbr.img",
+        "label: dos\nstart=2048, size=16384, type=c\nstart=18432, size=32768, type=83\n",
+    );
+    place("mbr.img", 9);
+    if have("mkfs.vfat") {
+        run(cmd("mkfs.vfat")
+            .args(["-C", "boot.fat", "8192"])
+            .current_dir(d));
+        run(Command::new("dd")
+            .args([
+                "if=boot.fat",
+                "of=mbr.img",
+                "bs=1M",
+                "seek=1",
+                "conv=notrunc",
+                "status=none",
+            ])
+            .current_dir(d));
+    }
+    run(Command::new("xz")
+        .args(["-k", "-T1", "-0", "mbr.img"])
+        .current_dir(d));
+    for img in ["gpt.img", "mbr.img.xz"] {
+        let content = d.join(format!("content-{img}"));
+        let mut store = ContentStore::new(&content).unwrap();
+        let t = stage::read_base(&d.join(img), &mut store).unwrap_or_else(|e| panic!("{img}: {e}"));
+        let e = |p: &str| t.get(p).unwrap_or_else(|| panic!("{img}: {p} missing"));
+        let Kind::File(big) = &e("usr/bin/big").kind else {
+            panic!()
+        };
+        assert_eq!(big.read().unwrap(), vec![0x5a; 100_000]);
+        assert_eq!(e("usr/bin/big").mode, 0o4755);
+        assert_eq!(e("etc/ssh").mode, 0o700);
+        assert_eq!(e("bin").kind, Kind::Symlink("usr/bin".into()));
+        let Kind::File(cfg) = &e("etc/ssh/sshd_config").kind else {
+            panic!()
+        };
+        assert_eq!(cfg.read().unwrap(), b"PermitRootLogin no\n");
+        if is_root() {
+            assert_eq!((e("etc/hostname").uid, e("etc/hostname").gid), (1000, 1001));
+        }
+        assert!(!t.contains("lost+found"));
+        // No leftovers of the decompressed image.
+        let left: Vec<_> = files_under(&content)
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".image")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+    // An image without an ext4 partition: a clear error.
+    let err = stage::read_base(
+        &d.join("boot.fat"),
+        &mut ContentStore::new(d.join("c")).unwrap(),
+    );
+    assert!(err.is_err());
+}
+
+/// Whether the tests run as root (then ownership can be set on the source files).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
