@@ -12,6 +12,7 @@
 
 mod cache;
 mod http;
+mod local;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -199,42 +200,11 @@ pub fn fetch_all(
                     fetch_url(&cache, &a.role, url, sha256, opts, reporter)
                 }
                 (Source::Path { path, sha256 }, _) => {
-                    fetch_path(&a.role, path, sha256.as_ref(), reporter)
+                    local::fetch_path(&a.role, path, sha256.as_ref(), reporter)
                 }
             }
         })
         .collect()
-}
-
-/// Read a local file in place: compute its digest and compare it with the pin, if any.
-fn fetch_path(
-    role: &str,
-    path: &std::path::Path,
-    expected: Option<&Sha256>,
-    reporter: &dyn Reporter,
-) -> Result<Fetched, FetchError> {
-    if !path.exists() {
-        return Err(FetchError::NotFound {
-            role: role.to_owned(),
-            path: path.to_owned(),
-        });
-    }
-    let (actual, size) = hash_file(path, role, reporter)?;
-    if let Some(e) = expected.filter(|e| **e != actual) {
-        return Err(FetchError::HashMismatch {
-            url: path.display().to_string(),
-            expected: e.clone(),
-            actual,
-        });
-    }
-    tracing::info!("{role}: {} sha256 {actual}", path.display());
-    Ok(Fetched {
-        role: role.to_owned(),
-        path: path.to_owned(),
-        sha256: actual,
-        size,
-        origin: Origin::Local,
-    })
 }
 
 /// Download (or copy) one pinned URL into the cache.
@@ -266,7 +236,17 @@ fn fetch_url(
     let (actual, size) = match parsed.scheme() {
         "http" | "https" => {
             let client = http::client(&parsed, opts)?;
-            http::download(&client, url, &partial, opts, task.as_ref())?
+            let stale = partial.exists();
+            let got = http::download(&client, url, &partial, opts, task.as_ref())?;
+            if stale && &got.0 != sha {
+                // The partial came from an earlier run and may belong to an older upstream
+                // file: one fresh download before calling the part tampered with.
+                tracing::warn!("{role}: resumed download of {url} does not match; starting over");
+                fs_err::remove_file(&partial)?;
+                http::download(&client, url, &partial, opts, task.as_ref())?
+            } else {
+                got
+            }
         }
         "file" => {
             let src = parsed
@@ -274,7 +254,7 @@ fn fetch_url(
                 .map_err(|()| FetchError::UnsupportedUrl {
                     url: url.to_owned(),
                 })?;
-            copy_local(role, &src, &partial, task.as_ref())?
+            local::copy_local(role, &src, &partial, task.as_ref())?
         }
         _ => {
             return Err(FetchError::UnsupportedUrl {
@@ -300,24 +280,4 @@ fn fetch_url(
         size,
         origin: Origin::Downloaded,
     })
-}
-
-fn copy_local(
-    role: &str,
-    src: &std::path::Path,
-    partial: &std::path::Path,
-    task: &dyn crate::progress::Task,
-) -> Result<(Sha256, u64), FetchError> {
-    let file = fs_err::File::open(src).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => FetchError::NotFound {
-            role: role.to_owned(),
-            path: src.to_owned(),
-        },
-        _ => FetchError::Io(e),
-    })?;
-    let mut r = crate::io::HashReader::new(crate::io::ProgressReader::new(file, task));
-    let mut out = fs_err::File::create(partial)?;
-    std::io::copy(&mut r, &mut out)?;
-    out.file().sync_all()?;
-    Ok(r.finish())
 }

@@ -551,3 +551,27 @@ fn fetch_command_fills_the_cache_then_works_offline() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_stale_partial_is_discarded_once() {
+    let data = body(100_000);
+    let srv = Server::start(data.clone(), vec![]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let dir = cache.join("sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A partial from an older upstream file with different first bytes.
+    let partial = dir.join(format!("{}.partial", sha(&data)));
+    std::fs::write(&partial, vec![0xee; 30_000]).unwrap();
+    let got = fetch::fetch_all(
+        &[url_artifact("rootfs", srv.url("r"), sha(&data))],
+        &opts(&cache),
+        &Quiet,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&got[0].path).unwrap(), data);
+    let reqs = srv.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].1.as_deref(), Some("bytes=30000-"));
+    assert_eq!(reqs[1].1, None);
+}
