@@ -195,10 +195,9 @@ impl<'a> Collector<'a> {
         });
     }
 
-    pub fn error(&mut self, key: &KeyPath, message: impl Into<String>, hint: Option<&str>) {
-        let mut inv = Invalid::new(message);
-        inv.hint = hint.map(str::to_owned);
-        self.push(key, inv);
+    /// Record a problem; every problem the user can fix carries a hint.
+    pub fn error(&mut self, key: &KeyPath, message: impl Into<String>, hint: &str) {
+        self.push(key, Invalid::new(message).hint(hint));
     }
 
     /// Run a parser on a value and record its failure.
@@ -263,12 +262,12 @@ mod tests {
         c.error(
             &KeyPath::root().key("nodes").index(1).key("address"),
             "bad",
-            Some("fix it"),
+            "fix it",
         );
         c.error(
             &KeyPath::root().key("cluster").key("name"),
             "bad name",
-            None,
+            "rename",
         );
         let d = &c.diags;
         assert_eq!(d.location(&d.items[0]), "p.toml:9:11");

@@ -76,7 +76,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, Diagnostics> {
                     diag::Seg::Index(i) => i.to_string(),
                 })
             ),
-            hint.as_deref(),
+            &hint,
         );
     }
     let raw = match raw {
@@ -98,7 +98,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, Diagnostics> {
 }
 
 /// A hint for a misspelt key: the closest known key of the schema, if any is close.
-fn suggest(path: &str) -> Option<String> {
+fn suggest(path: &str) -> String {
     const KNOWN: &[&str] = &[
         "cluster",
         "name",
@@ -169,11 +169,9 @@ fn suggest(path: &str) -> Option<String> {
         "dir",
     ];
     let last = path.rsplit('.').next().unwrap_or(path);
-    let best = KNOWN.iter().map(|k| (distance(last, k), *k)).min()?;
-    if best.0 <= 2.max(last.len() / 4) {
-        Some(format!("did you mean `{}`?", best.1))
-    } else {
-        Some("remove it; `bakery-image schema` lists every key".into())
+    match KNOWN.iter().map(|k| (distance(last, k), *k)).min() {
+        Some((d, k)) if d <= 2.max(last.len() / 4) => format!("did you mean `{k}`?"),
+        _ => "remove it; `bakery-image schema` lists every key".into(),
     }
 }
 

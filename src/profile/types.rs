@@ -165,7 +165,7 @@ impl fmt::Display for ByteSize {
             ("MiB", MIB),
             ("KiB", KIB),
         ] {
-            if b >= m && b % m == 0 {
+            if b >= m && b.is_multiple_of(m) {
                 return write!(f, "{}{unit}", b / m);
             }
         }

@@ -113,7 +113,7 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
             c.error(
                 &key.key("vip"),
                 format!("the VIP {gw} is the gateway's address"),
-                Some("choose a free address in the network for the VIP"),
+                "choose a free address in the network for the VIP",
             );
         }
     }
@@ -124,7 +124,7 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
             Err(_) => c.error(
                 &key.key("dns").index(i),
                 format!("DNS server \"{d}\" is not an IP address"),
-                Some("DNS servers are given by address, e.g. \"10.0.0.1\""),
+                "DNS servers are given by address, e.g. \"10.0.0.1\"",
             ),
         }
     }
@@ -133,7 +133,7 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
             c.error(
                 &key.key("ntp").index(i),
                 format!("NTP server \"{n}\" is not a host name or address"),
-                None,
+                "give a host name such as \"pool.ntp.org\" or an address",
             );
         }
     }
@@ -157,13 +157,13 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
             c.error(
                 &key.key("service-cidr"),
                 format!("service-cidr {sc} overlaps cluster-cidr {cc}"),
-                Some("give pods and services separate ranges"),
+                "give pods and services separate ranges",
             );
         }
         if let Some(net) = network {
             for (k, r) in [("cluster-cidr", cc), ("service-cidr", sc)] {
                 if overlap(r, net) {
-                    c.error(&key.key(k), format!("{k} {r} overlaps the node network {net}"), Some("pod and service ranges must not overlap the LAN; the defaults are 10.42.0.0/16 and 10.43.0.0/16"));
+                    c.error(&key.key(k), format!("{k} {r} overlaps the node network {net}"), "pod and service ranges must not overlap the LAN; the defaults are 10.42.0.0/16 and 10.43.0.0/16");
                 }
             }
         }
@@ -173,7 +173,7 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
         c.error(
             &key.key("interface"),
             format!("\"{interface}\" is not a network interface name"),
-            Some("e.g. \"eth0\""),
+            "e.g. \"eth0\"",
         );
     }
     let timezone = raw.timezone.clone().unwrap_or_else(|| "Etc/UTC".into());
@@ -185,7 +185,7 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
         c.error(
             &key.key("timezone"),
             format!("\"{timezone}\" is not a time zone name"),
-            Some("use a tz database name such as \"Europe/Berlin\""),
+            "use a tz database name such as \"Europe/Berlin\"",
         );
     }
     let advert = raw.vip_advert_interval.unwrap_or(1.0);
@@ -193,7 +193,7 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
         c.error(
             &key.key("vip-advert-interval"),
             format!("VRRP advert interval {advert} s is out of range"),
-            Some("use 0.01 to 255 seconds; 1 is the default, 0.2-0.5 gives sub-second failover"),
+            "use 0.01 to 255 seconds; 1 is the default, 0.2-0.5 gives sub-second failover",
         );
     }
     Some(Cluster {
@@ -217,7 +217,7 @@ fn check_host_in(c: &mut Collector<'_>, key: &KeyPath, what: &str, a: Ipv4Addr, 
         c.error(
             key,
             format!("{what} {a} is outside the cluster network {net}"),
-            Some("every node address, the VIP and the gateway must be inside [cluster] network"),
+            "every node address, the VIP and the gateway must be inside [cluster] network",
         );
     } else if net.prefix_len() < 31 && (a == net.network() || a == net.broadcast()) {
         c.error(
@@ -230,7 +230,7 @@ fn check_host_in(c: &mut Collector<'_>, key: &KeyPath, what: &str, a: Ipv4Addr, 
                     "broadcast"
                 }
             ),
-            Some("choose a host address"),
+            "choose a host address",
         );
     }
 }
@@ -249,7 +249,7 @@ fn ssh_keys(lines: &[String], key: &KeyPath, c: &mut Collector<'_>) -> Vec<Strin
                 c.error(
                     &key.index(i),
                     format!("SSH public key does not parse ({e})"),
-                    Some(hint),
+                    hint,
                 );
             }
         }
@@ -263,7 +263,7 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
         c.error(
             &key,
             "the profile has no [[nodes]]",
-            Some("add at least one [[nodes]] table with role = \"server\""),
+            "add at least one [[nodes]] table with role = \"server\"",
         );
         return Vec::new();
     }
@@ -281,7 +281,7 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
                     "duplicate hostname \"{}\" (also nodes[{first}])",
                     n.hostname
                 ),
-                Some("every node needs its own hostname"),
+                "every node needs its own hostname",
             );
         } else {
             names.insert(n.hostname.clone(), i);
@@ -292,7 +292,7 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
                 if role == Some(Role::Server) {
                     c.error(&k.key(if n.address.is_some() { "address" } else { "hostname" }),
                         format!("server \"{}\" has no static address", n.hostname),
-                        Some("servers need a static address: other servers join it and keepalived peers with it; add address = \"10.0.0.x\""));
+                        "servers need a static address: other servers join it and keepalived peers with it; add address = \"10.0.0.x\"");
                 }
                 Some(Addressing::Dhcp)
             }
@@ -311,21 +311,21 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
                 c.error(
                     &k.key("address"),
                     format!("address {a} is the cluster VIP"),
-                    Some("the VIP floats between servers; give the node its own address"),
+                    "the VIP floats between servers; give the node its own address",
                 );
             }
             if Some(a) == cl.gateway {
                 c.error(
                     &k.key("address"),
                     format!("address {a} is the gateway's"),
-                    None,
+                    "the gateway is the router; give the node its own address",
                 );
             }
             if let Some(&first) = addrs.get(&a) {
                 c.error(
                     &k.key("address"),
                     format!("duplicate address {a} (also nodes[{first}])"),
-                    Some("every node needs its own address"),
+                    "every node needs its own address",
                 );
             } else {
                 addrs.insert(a, i);
@@ -340,7 +340,7 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
                 c.error(
                     &k.key("mac"),
                     format!("duplicate MAC {} (also nodes[{first}])", m.as_str()),
-                    None,
+                    "every node needs its own MAC; copy it from the board's label or `ip link`",
                 );
             } else {
                 macs.insert(m.clone(), i);
@@ -352,12 +352,12 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
                 taints.push(t);
             }
         }
-        for (lk, _) in &n.labels {
+        for lk in n.labels.keys() {
             if lk.is_empty() || lk.len() > 253 || lk.contains(char::is_whitespace) {
                 c.error(
                     &k.key("labels").key(lk),
                     format!("\"{lk}\" is not a Kubernetes label key"),
-                    None,
+                    "label keys are [prefix/]name without spaces, at most 253 characters",
                 );
             }
         }
@@ -365,7 +365,7 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
             c.error(
                 &k.key("workloads"),
                 "an agent that runs no workloads does nothing",
-                Some("remove workloads = false, or make the node a server"),
+                "remove workloads = false, or make the node a server",
             );
         }
         let node_keys = ssh_keys(&n.ssh_authorized_keys, &k.key("ssh-authorized-keys"), c);
@@ -390,14 +390,14 @@ fn nodes(raw: &RawProfile, cluster: Option<&Cluster>, c: &mut Collector<'_>) -> 
         c.error(
             &key,
             "the cluster has no server",
-            Some("make at least one node role = \"server\"; it runs the control plane and etcd"),
+            "make at least one node role = \"server\"; it runs the control plane and etcd",
         );
     } else if servers % 2 == 0 && !raw.cluster.allow_even_servers {
         let tolerate = (servers - 1) / 2;
         c.error(&key, format!(
             "{servers} servers: etcd needs a majority, so {servers} servers tolerate only {tolerate} failure{} — no more than {} would",
             if tolerate == 1 { "" } else { "s" }, servers - 1),
-            Some("use an odd number of servers (1: no HA, 3 tolerate 1 failure, 5 tolerate 2), or set allow-even-servers = true in [cluster]"));
+            "use an odd number of servers (1: no HA, 3 tolerate 1 failure, 5 tolerate 2), or set allow-even-servers = true in [cluster]");
     }
     out
 }
@@ -442,7 +442,7 @@ fn metallb(
         c.error(
             &key,
             "[metallb] has no addresses",
-            Some("add addresses = [\"10.0.0.200-10.0.0.220\"]"),
+            "add addresses = [\"10.0.0.200-10.0.0.220\"]",
         );
     }
     let mut pools = Vec::new();
@@ -455,7 +455,11 @@ fn metallb(
             continue;
         };
         if names.insert(name.clone(), ()).is_some() {
-            c.error(&name_key, format!("duplicate pool name \"{name}\""), None);
+            c.error(
+                &name_key,
+                format!("duplicate pool name \"{name}\""),
+                "give each pool its own name",
+            );
         }
         let addr_key = if is_named {
             pk.key("addresses")
@@ -470,20 +474,20 @@ fn metallb(
             };
             if let Some(cl) = cluster {
                 if !cl.network.contains(&r.start) || !cl.network.contains(&r.end) {
-                    c.error(&k, format!("pool range {r} is not inside the cluster network {}", cl.network), Some("MetalLB L2 answers ARP on the LAN: pool addresses must be in [cluster] network"));
+                    c.error(&k, format!("pool range {r} is not inside the cluster network {}", cl.network), "MetalLB L2 answers ARP on the LAN: pool addresses must be in [cluster] network");
                 }
                 if r.contains(cl.vip) {
                     c.error(
                         &k,
                         format!("pool range {r} contains the VIP {}", cl.vip),
-                        Some("keep the API VIP out of every MetalLB pool"),
+                        "keep the API VIP out of every MetalLB pool",
                     );
                 }
                 if let Some(gw) = cl.gateway.filter(|g| r.contains(*g)) {
                     c.error(
                         &k,
                         format!("pool range {r} contains the gateway {gw}"),
-                        None,
+                        "keep the gateway out of every MetalLB pool",
                     );
                 }
             }
@@ -492,7 +496,7 @@ fn metallb(
                     c.error(
                         &k,
                         format!("pool range {r} contains node {}'s address {a}", n.name),
-                        Some("pools must not overlap node addresses (or your DHCP range)"),
+                        "pools must not overlap node addresses (or your DHCP range)",
                     );
                 }
             }
@@ -501,7 +505,7 @@ fn metallb(
                     c.error(
                         &k,
                         format!("pool range {r} overlaps {other} (pool \"{oname}\")"),
-                        Some("each address may belong to one pool only"),
+                        "each address may belong to one pool only",
                     );
                 }
             }
@@ -525,7 +529,7 @@ fn nfs(raw: &RawNfs, nodes: &[(usize, Node)], key: &KeyPath, c: &mut Collector<'
             c.error(
                 &key.key("server"),
                 format!("NFS server node \"{}\" has no static address", raw.server),
-                Some("clients mount the share by address: give that node a static address"),
+                "clients mount the share by address: give that node a static address",
             );
         }
         NfsServer::Node(n.name.clone())
@@ -538,10 +542,10 @@ fn nfs(raw: &RawNfs, nodes: &[(usize, Node)], key: &KeyPath, c: &mut Collector<'
                 "NFS server \"{}\" is not a node of this cluster",
                 raw.server
             ),
-            Some(&format!(
+            &format!(
                 "name one of the nodes ({}) or give an external server's address",
                 names.join(", ")
-            )),
+            ),
         );
         return None;
     };
@@ -549,24 +553,24 @@ fn nfs(raw: &RawNfs, nodes: &[(usize, Node)], key: &KeyPath, c: &mut Collector<'
         c.error(
             &key.key("path"),
             format!("export path \"{}\" is not an absolute path", raw.path),
-            Some("e.g. \"/srv/nfs/k8s\""),
+            "e.g. \"/srv/nfs/k8s\"",
         );
     }
     if raw.disk.is_some() && matches!(server, NfsServer::External(_)) {
         c.error(
             &key.key("disk"),
             "disk applies only when a node of the cluster serves NFS",
-            Some("remove disk, or name a node as server"),
+            "remove disk, or name a node as server",
         );
     }
-    if let Some(d) = &raw.disk {
-        if d.is_empty() || d.len() > 16 || d.contains(['/', ' ']) {
-            c.error(
-                &key.key("disk"),
-                format!("\"{d}\" is not an ext4 filesystem label"),
-                Some("a label is up to 16 characters without '/' or spaces, as set by `e2label`"),
-            );
-        }
+    if let Some(d) = &raw.disk
+        && (d.is_empty() || d.len() > 16 || d.contains(['/', ' ']))
+    {
+        c.error(
+            &key.key("disk"),
+            format!("\"{d}\" is not an ext4 filesystem label"),
+            "a label is up to 16 characters without '/' or spaces, as set by `e2label`",
+        );
     }
     let storage_class = raw.storage_class.clone().unwrap_or_else(|| "nfs".into());
     c.check(&key.key("storage-class"), Label::parse(&storage_class));
@@ -594,7 +598,7 @@ fn wordpress(
         c.error(
             &key,
             "WordPress needs storage, and the profile has none",
-            Some("add a [storage.nfs] table: MySQL and WordPress keep their data on NFS"),
+            "add a [storage.nfs] table: MySQL and WordPress keep their data on NFS",
         );
     }
     let replicas = raw.replicas.unwrap_or(1);
@@ -602,7 +606,7 @@ fn wordpress(
         c.error(
             &key.key("replicas"),
             "replicas = 0 deploys nothing",
-            Some("use 1 or more, or remove [apps.wordpress]"),
+            "use 1 or more, or remove [apps.wordpress]",
         );
     }
     let mysql_node = match &raw.mysql_node {
@@ -613,7 +617,7 @@ fn wordpress(
                 c.error(
                     &key.key("mysql-node"),
                     format!("mysql-node \"{m}\" is not a node of this cluster"),
-                    Some("name one of the [[nodes]] hostnames, or remove mysql-node"),
+                    "name one of the [[nodes]] hostnames, or remove mysql-node",
                 );
                 None
             }
@@ -628,14 +632,14 @@ fn wordpress(
             c.error(
                 &key.key("address"),
                 format!("WordPress address {a} is not in any MetalLB pool"),
-                Some("pick an address from [metallb] addresses"),
+                "pick an address from [metallb] addresses",
             );
         }
     } else if p.metallb.is_none() {
         c.error(
             &key,
             "WordPress is published as a LoadBalancer service, but there is no [metallb] pool",
-            Some("add [metallb] addresses = [\"...\"]"),
+            "add [metallb] addresses = [\"...\"]",
         );
     }
     let size = |k: &str, v: &Option<String>, default: &str, c: &mut Collector<'_>| {
@@ -646,7 +650,7 @@ fn wordpress(
                 c.error(
                     &key.key(k),
                     format!("volume size {s} is too small"),
-                    Some("use at least 1MiB, e.g. \"5GiB\""),
+                    "use at least 1MiB, e.g. \"5GiB\"",
                 );
             }
             ok
@@ -675,7 +679,7 @@ fn existing_file(
         c.error(
             key,
             format!("{what} \"{}\" does not exist", p.display()),
-            Some("paths are relative to the profile's directory"),
+            "paths are relative to the profile's directory",
         );
     }
     p
@@ -694,7 +698,7 @@ fn manifests(raw: &RawProfile, dir: &Path, c: &mut Collector<'_>) -> Vec<PathBuf
                 c.error(
                     &k,
                     format!("manifest \"{}\" is not .yaml, .yml or .json", m.path),
-                    Some("K3s's auto-deploy directory only reads those extensions"),
+                    "K3s's auto-deploy directory only reads those extensions",
                 );
             }
             let base = Path::new(&m.path)
@@ -705,7 +709,7 @@ fn manifests(raw: &RawProfile, dir: &Path, c: &mut Collector<'_>) -> Vec<PathBuf
                 c.error(
                     &k,
                     format!("manifest file name \"{base}\" is used twice (also manifests[{prev}])"),
-                    Some("K3s names each add-on after its file: rename one"),
+                    "K3s names each add-on after its file: rename one",
                 );
             }
             existing_file(dir, &m.path, &k, "manifest", c)
@@ -749,7 +753,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
         c.error(
             &key.key("board"),
             format!("unknown board \"{board_name}\""),
-            Some("board is \"rpi\" (Pi 4 and Pi 5), \"qemu-aarch64\" or \"qemu-x86_64\""),
+            "board is \"rpi\" (Pi 4 and Pi 5), \"qemu-aarch64\" or \"qemu-x86_64\"",
         );
     }
     let partition_table = match raw.partition_table.as_deref().unwrap_or("gpt") {
@@ -759,7 +763,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
             c.error(
                 &key.key("partition-table"),
                 format!("unknown partition table \"{other}\""),
-                Some("use \"gpt\" (default) or \"mbr\" (Pi 3, Zero 2 W)"),
+                "use \"gpt\" (default) or \"mbr\" (Pi 3, Zero 2 W)",
             );
             None
         }
@@ -770,7 +774,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
     );
     if let Some(b) = boot_size.filter(|b| b.bytes() < MIN_BOOT_SIZE) {
         c.error(&key.key("boot-size"), format!("boot partition {b} is too small for FAT32"),
-            Some("FAT32 with 4 KiB clusters needs at least 260MiB (smaller volumes become FAT16, which the Pi bootloader rejects); 512MiB is the default"));
+            "FAT32 with 4 KiB clusters needs at least 260MiB (smaller volumes become FAT16, which the Pi bootloader rejects); 512MiB is the default");
     }
     let system_size = raw
         .system_size
@@ -780,7 +784,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
         c.error(
             &key.key("system-size"),
             format!("system partition {s} is too small"),
-            Some("leave system-size out to size it to the squashfs"),
+            "leave system-size out to size it to the squashfs",
         );
     }
     let data_size = c.check(
@@ -791,7 +795,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
         c.error(
             &key.key("data-size"),
             format!("data placeholder {d} is too small"),
-            Some("use at least 1MiB; it grows to the whole card on first boot"),
+            "use at least 1MiB; it grows to the whole card on first boot",
         );
     }
     for (k, v) in [
@@ -803,7 +807,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
             c.error(
                 &key.key(k),
                 format!("{v} is not a whole number of MiB"),
-                Some("partitions are aligned to 1 MiB"),
+                "partitions are aligned to 1 MiB",
             );
         }
     }
@@ -815,7 +819,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
             c.error(
                 &key.key("format"),
                 format!("unknown output format \"{other}\""),
-                Some("use \"xz\" (Raspberry Pi Imager), \"zst\" or \"raw\""),
+                "use \"xz\" (Raspberry Pi Imager), \"zst\" or \"raw\"",
             );
             None
         }
@@ -827,7 +831,7 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
             c.error(
                 &key.key("system-compression"),
                 format!("unknown squashfs compression \"{other}\""),
-                Some("use \"zstd\" (default, fast) or \"xz\" (smaller, slow)"),
+                "use \"zstd\" (default, fast) or \"xz\" (smaller, slow)",
             );
             None
         }
@@ -836,14 +840,14 @@ fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> 
         .timestamp
         .as_ref()
         .and_then(|t| c.check(&key.key("timestamp"), epoch(t)));
-    if let Some(u) = &raw.base_url {
-        if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("file://")) {
-            c.error(
-                &key.key("base-url"),
-                format!("base-url \"{u}\" is not an http(s) or file URL"),
-                None,
-            );
-        }
+    if let Some(u) = &raw.base_url
+        && !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("file://"))
+    {
+        c.error(
+            &key.key("base-url"),
+            format!("base-url \"{u}\" is not an http(s) or file URL"),
+            "use https://... or file:///...",
+        );
     }
     Some(Image {
         board: board?,
@@ -893,7 +897,7 @@ fn source(raw: &RawSource, dir: &Path, key: &KeyPath, c: &mut Collector<'_>) -> 
             c.error(
                 key,
                 "a source has both path and url",
-                Some("give either path = \"...\" or url = \"...\" with sha256"),
+                "give either path = \"...\" or url = \"...\" with sha256",
             );
             None
         }
@@ -901,7 +905,7 @@ fn source(raw: &RawSource, dir: &Path, key: &KeyPath, c: &mut Collector<'_>) -> 
             c.error(
                 key,
                 "a source needs path or url",
-                Some("give path = \"...\" or url = \"...\" with sha256 = \"...\""),
+                "give path = \"...\" or url = \"...\" with sha256 = \"...\"",
             );
             None
         }
@@ -915,11 +919,15 @@ fn source(raw: &RawSource, dir: &Path, key: &KeyPath, c: &mut Collector<'_>) -> 
                 c.error(
                     &key.key("url"),
                     format!("\"{u}\" is not an http(s) or file URL"),
-                    Some("use https://... or file:///..., or path = \"...\" for a local file"),
+                    "use https://... or file:///..., or path = \"...\" for a local file",
                 );
             }
             if raw.sha256.is_none() {
-                c.error(key, format!("url \"{u}\" has no sha256"), Some("pin every download: add sha256 = \"<64 hex digits>\" (sha256sum of the file)"));
+                c.error(
+                    key,
+                    format!("url \"{u}\" has no sha256"),
+                    "pin every download: add sha256 = \"<64 hex digits>\" (sha256sum of the file)",
+                );
             }
             Some(Source::Url {
                 url: u.clone(),
