@@ -3,8 +3,8 @@
 mod cli;
 mod fetch;
 mod profile;
-mod standin;
 mod stage;
+mod standin;
 
 use std::path::{Path, PathBuf};
 
