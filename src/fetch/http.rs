@@ -105,7 +105,20 @@ fn attempt_once(
         req = req.header(RANGE, format!("bytes={have}-"));
     }
     tracing::debug!("GET {url} (from byte {have})");
-    let resp = req.send().map_err(|e| Failure::Transient(chain(&e)))?;
+    let resp = req.send().map_err(|e| {
+        let message = chain(&e);
+        // A certificate the client rejects will not get better by asking again.
+        if message.contains("certificate") {
+            Failure::Permanent(FetchError::Transport {
+                url: url.to_owned(),
+                attempts: 1,
+                message,
+            })
+        } else {
+            Failure::Transient(message)
+        }
+    })?;
+
     let status = resp.status();
     let offset = match status {
         StatusCode::PARTIAL_CONTENT if have > 0 && range_starts_at(&resp, have) => have,

@@ -575,3 +575,80 @@ fn a_stale_partial_is_discarded_once() {
     assert_eq!(reqs[0].1.as_deref(), Some("bytes=30000-"));
     assert_eq!(reqs[1].1, None);
 }
+
+/// TLS through rustls (ring): a real handshake with `openssl s_server` whose self-signed
+/// certificate must be rejected, at once rather than after retries.
+#[test]
+fn https_rejects_an_untrusted_certificate_without_retrying() {
+    let have = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl is required in CI"
+        );
+        eprintln!("skipping: openssl is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let ok = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ed25519", "-nodes", "-days", "1"])
+        .args([
+            "-keyout",
+            "k.pem",
+            "-out",
+            "c.pem",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server", "-quiet", "-www", "-cert", "c.pem", "-key", "k.pem",
+        ])
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let url = format!("https://127.0.0.1:{port}/k3s");
+    let result = up.then(|| {
+        fetch::fetch_all(
+            &[url_artifact("k3s", url.clone(), sha(b"x"))],
+            &opts(&d.join("cache")),
+            &Quiet,
+        )
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = result.expect("openssl s_server did not start").unwrap_err();
+    match &err {
+        FetchError::Transport {
+            attempts, message, ..
+        } => {
+            assert_eq!(*attempts, 1, "{err}");
+            assert!(message.contains("certificate"), "{err}");
+        }
+        e => panic!("expected a TLS failure, got {e:?}"),
+    }
+}
