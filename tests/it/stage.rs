@@ -109,7 +109,7 @@ fn sample_dir(root: &Path) {
 /// (type, mode, uid, gid, size, target) per path, from `tar -tv` of GNU tar.
 fn gnu_listing(archive: &Path) -> BTreeMap<String, String> {
     let out = Command::new("tar")
-        .args(["-tv", "--numeric-owner", "-f"])
+        .args(["-tv", "--numeric-owner", "--quoting-style=literal", "-f"])
         .arg(archive)
         .output()
         .unwrap();
@@ -118,9 +118,23 @@ fn gnu_listing(archive: &Path) -> BTreeMap<String, String> {
         .unwrap()
         .lines()
         .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
             // -rwsr-xr-x 0/0 100000 2023-11-14 22:13 ./usr/bin/big
-            let name = f[5]
+            // lrwxrwxrwx 0/0      0 2023-11-14 22:13 ./bin -> usr/bin
+            let mut rest = l;
+            let mut f = Vec::new();
+            for _ in 0..5 {
+                rest = rest.trim_start();
+                let end = rest.find(' ').unwrap();
+                f.push(&rest[..end]);
+                rest = &rest[end..];
+            }
+            let mut name = &rest[1..];
+            if f[0].starts_with('l') {
+                name = name.split(" -> ").next().unwrap();
+            } else if f[0].starts_with('h') {
+                name = name.split(" link to ").next().unwrap();
+            }
+            let name = name
                 .trim_start_matches("./")
                 .trim_end_matches('/')
                 .to_owned();
@@ -615,7 +629,11 @@ fn real_rootfs_with_packages_passes_the_base_check() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let mut store = ContentStore::new(tmp.path().join("content")).unwrap();
-    let tree = stage::read_rootfs(&rootfs, &[&kernel, &bb], &mut store).unwrap();
+    let base = stage::read_base(&rootfs, &mut store).unwrap();
+    let mut tree = base.clone();
+    for deb in [&kernel, &bb] {
+        stage::apply(&mut tree, deb, &mut store).unwrap();
+    }
     let req = Requirements {
         systemd: true,
         busybox: true,
@@ -626,9 +644,41 @@ fn real_rootfs_with_packages_passes_the_base_check() {
         kernel_modules: vec!["overlay".into(), "br_netfilter".into(), "ext4".into()],
     };
     check_base(&tree, &req).unwrap_or_else(|e| panic!("{e}"));
+    // The base alone, entry by entry, as GNU tar sees it.
+    let (ours, gnu) = (our_listing(&base), gnu_listing(&rootfs));
+    assert!(gnu.len() > 5000, "{}", gnu.len());
+    let diff: Vec<_> = gnu
+        .iter()
+        .filter(|(k, v)| ours.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}: tar {v}, ours {:?}", ours.get(k)))
+        .chain(
+            ours.keys()
+                .filter(|k| !gnu.contains_key(*k))
+                .map(|k| format!("{k}: only ours")),
+        )
+        .take(10)
+        .collect();
+    assert!(diff.is_empty(), "{diff:#?}");
     // Merged /usr: the package's bin/busybox went through the base's bin -> usr/bin.
     assert!(matches!(tree.get("bin").unwrap().kind, Kind::Symlink(_)));
     assert!(tree.contains("usr/bin/busybox"));
+    // mmdebstrap keeps file capabilities and ACLs as SCHILY.xattr PAX records.
+    let ping = tree.get("usr/bin/ping").unwrap();
+    let cap = ping.xattrs.iter().find(|(k, _)| k == "security.capability");
+    assert!(
+        cap.is_some_and(|(_, v)| v.len() == 20 && v[..4] == [1, 0, 0, 2]),
+        "{:?}",
+        ping.xattrs
+    );
+    let journal = tree.get("var/log/journal").unwrap();
+    assert!(
+        journal
+            .xattrs
+            .iter()
+            .any(|(k, _)| k == "system.posix_acl_default"),
+        "{:?}",
+        journal.xattrs
+    );
     let mut more = req.clone();
     more.kernel_modules.push("no_such_module".into());
     let err = check_base(&tree, &more).unwrap_err();
