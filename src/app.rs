@@ -10,7 +10,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Cmd};
 use crate::profile::{self, Diagnostics, LoadError};
-use crate::{plan, report};
+use crate::{fetch, plan, report, stage};
 
 /// An error the user can fix (exit code 1). Its message should end with a hint.
 #[derive(Debug, thiserror::Error)]
@@ -19,9 +19,15 @@ pub struct UserError(pub String);
 
 /// Exit code for an error chain: 1 for invalid input, 2 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    let user = err
-        .chain()
-        .any(|e| e.is::<UserError>() || e.is::<Diagnostics>());
+    let user = err.chain().any(|e| {
+        e.is::<UserError>()
+            || e.is::<Diagnostics>()
+            || e.downcast_ref::<fetch::FetchError>()
+                .is_some_and(fetch::FetchError::is_user_error)
+            || e.downcast_ref::<stage::StageError>()
+                .is_some_and(stage::StageError::is_user_error)
+            || e.is::<stage::check::MissingParts>()
+    });
     if user { 1 } else { 2 }
 }
 
@@ -54,6 +60,24 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             out.write_all(crate::cluster::inventory::list(&p.secrets_dir, &p)?.as_bytes())?;
         }
+        Cmd::Fetch(a) => {
+            let p = load(&a.profile)?;
+            let plan = plan::plan(&p);
+            let cache_dir = match a.cache_dir {
+                Some(d) => d,
+                None => fetch::default_dir().ok_or_else(|| {
+                    UserError(
+                        "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
+                    )
+                })?,
+            };
+            let mut opts = fetch::FetchOptions::new(cache_dir);
+            opts.offline = a.offline;
+            let reporter = crate::cli_progress::reporter();
+            let fetched = fetch::fetch_all(&plan.artifacts, &opts, reporter.as_ref())
+                .with_context(|| format!("fetching the parts of `{}`", a.profile.display()))?;
+            out.write_all(fetch_report(&fetched).as_bytes())?;
+        }
         Cmd::Schema => {
             out.write_all(schema().as_bytes())?;
         }
@@ -62,6 +86,24 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One line per fetched part: role, sha256, size, origin, path.
+pub fn fetch_report(fetched: &[fetch::Fetched]) -> String {
+    let w = fetched.iter().map(|f| f.role.len()).max().unwrap_or(0);
+    fetched
+        .iter()
+        .map(|f| {
+            format!(
+                "{:w$}  {}  {:>12}  {:10}  {}\n",
+                f.role,
+                f.sha256,
+                f.size,
+                f.origin.as_str(),
+                f.path.display()
+            )
+        })
+        .collect()
 }
 
 /// The JSON Schema of profiles, as committed in `profiles/profile.schema.json`.

@@ -32,6 +32,9 @@ pub enum Cmd {
     /// List the cluster's secrets (names, kinds, fingerprints; never values) or rotate one.
     #[command(after_help = EXIT_CODES)]
     Secrets(SecretsArgs),
+    /// Download and verify every part the profile pins into the cache, without building.
+    #[command(after_help = EXIT_CODES)]
+    Fetch(FetchArgs),
     /// Print the JSON Schema of profiles (for editor completion and validation).
     Schema,
     /// Print a shell completion script.
@@ -61,6 +64,19 @@ pub struct SecretsArgs {
     /// host-key/NODE, keepalived, mysql); prints what this breaks.
     #[arg(long, value_name = "ITEM")]
     pub rotate: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The cluster profile (TOML).
+    pub profile: PathBuf,
+    /// Use only the cache: fail, listing every part that is missing, instead of downloading.
+    #[arg(long)]
+    pub offline: bool,
+    /// The download cache [default: $BAKERY_CACHE_DIR, else $XDG_CACHE_HOME/bakery-image,
+    /// else ~/.cache/bakery-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

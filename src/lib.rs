@@ -8,7 +8,11 @@
 pub mod app;
 pub mod cli;
 pub mod cluster;
+pub mod cli_progress;
+pub mod fetch;
+pub mod io;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod report;
 pub mod stage;

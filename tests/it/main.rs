@@ -2,7 +2,9 @@
 
 mod cli;
 mod cluster;
+mod fetch;
 mod profile;
+mod stage;
 mod standin;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,159 @@
+//! Partition tables of disk images (MBR and GPT), parsed from bytes read at their fixed
+//! places. Pure and bounds-checked: images are untrusted input.
+
+/// One partition, in bytes from the start of the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// 1-based number as the kernel counts them (p1, p2, ...).
+    pub number: u32,
+    pub offset: u64,
+    pub len: u64,
+}
+
+const SECTOR: u64 = 512;
+
+/// Why a table could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    #[error("no partition table (no 0x55AA boot signature)")]
+    NoTable,
+    #[error("bad GPT: {0}")]
+    BadGpt(&'static str),
+}
+
+fn u32le(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn u64le(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Parse the MBR in `lba0` (512 bytes). Returns the partitions and whether it is only a
+/// protective MBR (type 0xEE), in which case the caller reads the GPT.
+pub fn parse_mbr(lba0: &[u8]) -> Result<(Vec<Part>, bool), TableError> {
+    if lba0.len() < 512 || lba0[510..512] != [0x55, 0xaa] {
+        return Err(TableError::NoTable);
+    }
+    let mut parts = Vec::new();
+    let mut gpt = false;
+    for i in 0..4 {
+        let e = &lba0[446 + i * 16..446 + (i + 1) * 16];
+        let ty = e[4];
+        let start = u64::from(u32le(e, 8));
+        let sectors = u64::from(u32le(e, 12));
+        if ty == 0xee {
+            gpt = true;
+        }
+        if ty == 0 || ty == 0xee || sectors == 0 {
+            continue;
+        }
+        parts.push(Part {
+            number: i as u32 + 1,
+            offset: start * SECTOR,
+            len: sectors * SECTOR,
+        });
+    }
+    Ok((parts, gpt))
+}
+
+/// Where the GPT entry array is, from the GPT header in `lba1`: (byte offset, count,
+/// entry size).
+pub fn gpt_entries_at(lba1: &[u8]) -> Result<(u64, u32, u32), TableError> {
+    if lba1.len() < 92 || &lba1[0..8] != b"EFI PART" {
+        return Err(TableError::BadGpt("no \"EFI PART\" header at LBA 1"));
+    }
+    let lba = u64le(lba1, 72);
+    let count = u32le(lba1, 80);
+    let size = u32le(lba1, 84);
+    if !(128..=4096).contains(&size) || !size.is_multiple_of(8) || count > 1024 || lba < 2 {
+        return Err(TableError::BadGpt("implausible partition entry array"));
+    }
+    let off = lba
+        .checked_mul(SECTOR)
+        .ok_or(TableError::BadGpt("entry array offset overflows"))?;
+    Ok((off, count, size))
+}
+
+/// The used entries of a GPT partition entry array.
+pub fn parse_gpt_entries(array: &[u8], count: u32, size: u32) -> Result<Vec<Part>, TableError> {
+    let mut parts = Vec::new();
+    for i in 0..count as usize {
+        let Some(e) = array.get(i * size as usize..(i + 1) * size as usize) else {
+            return Err(TableError::BadGpt("entry array is truncated"));
+        };
+        if e[0..16].iter().all(|b| *b == 0) {
+            continue;
+        }
+        let (first, last) = (u64le(e, 32), u64le(e, 40));
+        if last < first {
+            return Err(TableError::BadGpt("a partition ends before it starts"));
+        }
+        let len = (last - first + 1)
+            .checked_mul(SECTOR)
+            .ok_or(TableError::BadGpt("partition size overflows"))?;
+        parts.push(Part {
+            number: i as u32 + 1,
+            offset: first
+                .checked_mul(SECTOR)
+                .ok_or(TableError::BadGpt("partition offset overflows"))?,
+            len,
+        });
+    }
+    Ok(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mbr_entries_and_protective_mbr() {
+        let mut s = vec![0u8; 512];
+        s[510] = 0x55;
+        s[511] = 0xaa;
+        let e = &mut s[446..462];
+        e[4] = 0x0c;
+        e[8..12].copy_from_slice(&2048u32.to_le_bytes());
+        e[12..16].copy_from_slice(&4096u32.to_le_bytes());
+        let (p, gpt) = parse_mbr(&s).unwrap();
+        assert_eq!(
+            p,
+            [Part {
+                number: 1,
+                offset: 1 << 20,
+                len: 2 << 20
+            }]
+        );
+        assert!(!gpt);
+        s[446 + 16 + 4] = 0xee;
+        s[446 + 16 + 12] = 1;
+        assert!(parse_mbr(&s).unwrap().1);
+        assert_eq!(parse_mbr(&[0u8; 512]), Err(TableError::NoTable));
+        assert_eq!(parse_mbr(&[0u8; 10]), Err(TableError::NoTable));
+    }
+
+    #[test]
+    fn gpt_header_and_entries() {
+        let mut h = vec![0u8; 512];
+        h[0..8].copy_from_slice(b"EFI PART");
+        h[72..80].copy_from_slice(&2u64.to_le_bytes());
+        h[80..84].copy_from_slice(&128u32.to_le_bytes());
+        h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        assert_eq!(gpt_entries_at(&h).unwrap(), (1024, 128, 128));
+        let mut a = vec![0u8; 128 * 128];
+        a[128] = 1; // entry 2 used
+        a[128 + 32..128 + 40].copy_from_slice(&2048u64.to_le_bytes());
+        a[128 + 40..128 + 48].copy_from_slice(&4095u64.to_le_bytes());
+        assert_eq!(
+            parse_gpt_entries(&a, 128, 128).unwrap(),
+            [Part {
+                number: 2,
+                offset: 1 << 20,
+                len: 1 << 20
+            }]
+        );
+        assert!(parse_gpt_entries(&a[..100], 128, 128).is_err());
+        h[84] = 7;
+        assert!(gpt_entries_at(&h).is_err());
+    }
+}
