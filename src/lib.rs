@@ -7,8 +7,8 @@
 
 pub mod app;
 pub mod cli;
-pub mod cluster;
 pub mod cli_progress;
+pub mod cluster;
 pub mod fetch;
 pub mod io;
 pub mod plan;
