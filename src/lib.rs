@@ -6,7 +6,9 @@
 //! -> outputs. [`app`] dispatches CLI commands; [`cli`] holds the clap types.
 
 pub mod app;
+pub mod build;
 pub mod cli;
+pub mod image;
 pub mod plan;
 pub mod profile;
 pub mod report;
