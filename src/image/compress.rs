@@ -118,6 +118,8 @@ pub(crate) static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 const CHUNK: usize = 1 << 20;
 /// Zero runs at least this long are emitted from the zero cache instead of compressed inline.
 const ZERO_RUN_MIN: u64 = 2 * MIB;
+/// The largest cached zero stream.
+pub const ZERO_PIECE_MAX: u64 = 64 * MIB;
 
 /// One open compressed stream.
 enum Enc<W: Write> {
@@ -183,8 +185,15 @@ pub struct ZeroCache {
 }
 
 impl ZeroCache {
-    /// Append streams that decode to `len` zero bytes.
+    /// Append streams that decode to `len` zero bytes: whole [`ZERO_PIECE_MAX`] pieces,
+    /// then power-of-two MiB pieces, then the sub-MiB rest. At most ~2x ZERO_PIECE_MAX of
+    /// zeros is ever compressed per build.
     pub fn emit(&mut self, codec: Codec, len: u64, w: &mut dyn Write) -> Result<()> {
+        let big = len / ZERO_PIECE_MAX;
+        for _ in 0..big {
+            w.write_all(self.piece(codec, ZERO_PIECE_MAX)?)?;
+        }
+        let len = len % ZERO_PIECE_MAX;
         let mibs = len / MIB;
         let rest = len % MIB;
         for bit in (0..64).rev() {
@@ -199,10 +208,10 @@ impl ZeroCache {
     }
 
     fn piece(&mut self, codec: Codec, len: u64) -> Result<&[u8]> {
-        if !self.pieces.contains_key(&len) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.pieces.entry(len) {
             let mut out = Vec::new();
             compress_stream(codec, &mut io::repeat(0).take(len), &mut out)?;
-            self.pieces.insert(len, out);
+            v.insert(out);
         }
         Ok(&self.pieces[&len])
     }
@@ -386,7 +395,15 @@ mod tests {
         let mut raw = RawHash::default();
         let mut out = Vec::new();
         let mut f = File::open(&p).unwrap();
-        emit_range(codec, &mut f, (0, data.len() as u64), &mut zeros, &mut raw, &mut out).unwrap();
+        emit_range(
+            codec,
+            &mut f,
+            (0, data.len() as u64),
+            &mut zeros,
+            &mut raw,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(decode_xz(&out), data);
         let d = raw.finish();
         assert_eq!(d.size, data.len() as u64);
@@ -396,7 +413,15 @@ mod tests {
         let mut out = Vec::new();
         let mut raw = RawHash::default();
         let codec = Codec::Zstd { level: 3 };
-        emit_range(codec, &mut f, (0, data.len() as u64), &mut ZeroCache::default(), &mut raw, &mut out).unwrap();
+        emit_range(
+            codec,
+            &mut f,
+            (0, data.len() as u64),
+            &mut ZeroCache::default(),
+            &mut raw,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(zstd::stream::decode_all(&out[..]).unwrap(), data);
     }
 }

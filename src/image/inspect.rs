@@ -82,11 +82,7 @@ impl Inspection {
             );
         }
         if let Some(f) = &self.fat {
-            let _ = writeln!(
-                o,
-                "p1: {} label {} serial {}",
-                f.kind, f.label, f.serial
-            );
+            let _ = writeln!(o, "p1: {} label {} serial {}", f.kind, f.label, f.serial);
             let _ = writeln!(o, "  top level: {}", f.top.join(" "));
             match &f.node_env {
                 Some(env) => {
@@ -137,7 +133,9 @@ fn materialise(path: &Path, tmp: &Path) -> Result<(File, Digest, Digest)> {
         hash: &mut file_hash,
     };
     let mut reader: Box<dyn Read + '_> = if name.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(std::io::BufReader::new(tee)))
+        Box::new(liblzma::read::XzDecoder::new_multi_decoder(
+            std::io::BufReader::new(tee),
+        ))
     } else if name.ends_with(".zst") {
         Box::new(zstd::stream::read::Decoder::new(tee)?)
     } else {
@@ -308,10 +306,12 @@ fn checks(image: &Path, raw: &Digest, download: &Digest) -> Vec<Check> {
         .unwrap_or_default();
     let mut v = Vec::new();
     let mut sums = |what: String, text: &str| {
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.split_whitespace().nth(1).map(|f| f.trim_start_matches('*')) == Some(&name))
-        {
+        if let Some(line) = text.lines().find(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .map(|f| f.trim_start_matches('*'))
+                == Some(&name)
+        }) {
             let want = line.split_whitespace().next().unwrap_or("");
             v.push(Check {
                 ok: want == download.sha256,
@@ -339,10 +339,26 @@ fn checks(image: &Path, raw: &Digest, download: &Digest) -> Vec<Check> {
                 });
                 if let Some(e) = entry {
                     let pairs = [
-                        ("extract_sha256", e["extract_sha256"].as_str().map(str::to_owned), raw.sha256.clone()),
-                        ("extract_size", e["extract_size"].as_u64().map(|n| n.to_string()), raw.size.to_string()),
-                        ("image_download_sha256", e["image_download_sha256"].as_str().map(str::to_owned), download.sha256.clone()),
-                        ("image_download_size", e["image_download_size"].as_u64().map(|n| n.to_string()), download.size.to_string()),
+                        (
+                            "extract_sha256",
+                            e["extract_sha256"].as_str().map(str::to_owned),
+                            raw.sha256.clone(),
+                        ),
+                        (
+                            "extract_size",
+                            e["extract_size"].as_u64().map(|n| n.to_string()),
+                            raw.size.to_string(),
+                        ),
+                        (
+                            "image_download_sha256",
+                            e["image_download_sha256"].as_str().map(str::to_owned),
+                            download.sha256.clone(),
+                        ),
+                        (
+                            "image_download_size",
+                            e["image_download_size"].as_u64().map(|n| n.to_string()),
+                            download.size.to_string(),
+                        ),
                     ];
                     for (k, want, have) in pairs {
                         v.push(Check {

@@ -227,9 +227,7 @@ pub fn write_node_images(
                     &mut out,
                 )?;
                 let (w, download) = out.finish();
-                w.into_inner()
-                    .map_err(|e| e.into_error())?
-                    .sync_all()?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 drop(file);
                 fs_err::remove_file(&raw_path)?;
                 (raw.finish(), download)
@@ -307,4 +305,3 @@ pub fn file_digest(path: &std::path::Path) -> Result<Digest> {
 fn file_sha256(path: &std::path::Path) -> Result<String> {
     Ok(file_digest(path)?.sha256)
 }
-

@@ -223,7 +223,11 @@ mod tests {
             s.write("a.txt", b"x").unwrap();
             assert!(d.path().join(".a.txt.partial").exists());
         }
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "dropped: removed");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            0,
+            "dropped: removed"
+        );
         let mut s = Staging::new(d.path()).unwrap();
         s.write("a.txt", b"x").unwrap();
         s.commit().unwrap();

@@ -93,7 +93,10 @@ mod tests {
     fn stays_inside_its_window() {
         let mut r = Region::new(Cursor::new(vec![0u8; 16]), 4, 8);
         r.write_all(b"abcd").unwrap();
-        assert!(r.write_all(b"efghijk").is_err(), "writing past the end fails");
+        assert!(
+            r.write_all(b"efghijk").is_err(),
+            "writing past the end fails"
+        );
         r.seek(SeekFrom::Start(0)).unwrap();
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();

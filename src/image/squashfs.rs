@@ -49,7 +49,8 @@ fn root_template(root: NodeHeader, comp: Compressor) -> Result<Vec<u8>> {
     w.set_root_uid(root.uid);
     w.set_root_gid(root.gid);
     let mut buf = Cursor::new(Vec::new());
-    w.write(&mut buf).context("writing the squashfs root template")?;
+    w.write(&mut buf)
+        .context("writing the squashfs root template")?;
     Ok(buf.into_inner())
 }
 
@@ -89,8 +90,14 @@ pub fn write_squashfs(
         let r = match &e.kind {
             Kind::Dir => w.push_dir(path, h),
             Kind::File(data) => push_data(&mut w, data, path, h),
-            Kind::Hardlink(target) => match tree.get(target).map(|t| &t.kind) {
-                Some(Kind::File(data)) => push_data(&mut w, data, path, h),
+            // A hard link shares its target's inode: same data and metadata.
+            Kind::Hardlink(target) => match tree.get(target) {
+                Some(
+                    t @ Entry {
+                        kind: Kind::File(data),
+                        ..
+                    },
+                ) => push_data(&mut w, data, path, header(t, i64::MAX)),
                 _ => bail!("hard link {path} points to {target}, which is not a regular file"),
             },
             Kind::Symlink(target) => w.push_symlink(target.as_str(), path, h),

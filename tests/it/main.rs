@@ -1,0 +1,5 @@
+//! Integration tests: one binary, one module per area.
+
+mod build;
+mod image;
+mod util;
