@@ -239,8 +239,14 @@ impl SharedRegion {
     ) -> Result<SharedRegion> {
         let mut r = io::BufReader::with_capacity(CHUNK, fs_err::File::open(source)?);
         let mut w = io::BufWriter::with_capacity(CHUNK, fs_err::File::create(stream)?);
-        let source_len = compress_stream(codec, &mut r, &mut w)
-            .with_context(|| format!("compressing {}", source.display()))?;
+        // The squashfs is compressed already: xz stores it (see [`super::xzstored`]);
+        // zstd detects incompressible blocks by itself and stays fast.
+        let source_len = match codec {
+            Codec::Xz { .. } => super::xzstored::write_stored(&mut r, &mut w).map(|(n, _)| n),
+            Codec::Zstd { .. } => compress_stream(codec, &mut r, &mut w)
+                .map_err(|e| io::Error::other(format!("{e:#}"))),
+        }
+        .with_context(|| format!("compressing {}", source.display()))?;
         w.flush()?;
         anyhow::ensure!(
             source_len <= region_len,

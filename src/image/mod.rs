@@ -15,6 +15,7 @@ pub mod mbr;
 pub mod outputs;
 pub mod region;
 pub mod squashfs;
+pub mod xzstored;
 
 use std::collections::BTreeMap;
 use std::fs::File;
