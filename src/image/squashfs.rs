@@ -10,11 +10,16 @@ use std::io::{BufWriter, Cursor, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use backhand::compression::Compressor;
+use backhand::compression::{CompressionOptions, Compressor, Zstd};
 use backhand::{FilesystemCompressor, FilesystemReader, FilesystemWriter, NodeHeader};
 
 use crate::profile::SquashCompression;
 use crate::stage::{Data, Entry, Kind, Tree};
+
+/// zstd level of squashfs blocks. Measured by ci/bench on a 284 MB Debian rootfs (2 shared
+/// cores): level 3 (backhand's default) 108.6 MB in 1.5 s, 9: 101.9 MB in 4.2 s, 12: 101.3 MB
+/// in 18 s, 15 (mksquashfs' default): 96.0 MB in 41 s (backhand compresses on one thread).
+pub const ZSTD_LEVEL: u32 = 9;
 
 /// What was written.
 #[derive(Debug, Clone)]
@@ -65,6 +70,12 @@ pub fn write_squashfs(
         SquashCompression::Zstd => Compressor::Zstd,
         SquashCompression::Xz => Compressor::Xz,
     };
+    let options = match compression {
+        SquashCompression::Zstd => Some(CompressionOptions::Zstd(Zstd {
+            compression_level: ZSTD_LEVEL,
+        })),
+        SquashCompression::Xz => None,
+    };
     let root_entry = tree.get("").context("tree has no root")?;
     let mut root = header(root_entry, i64::MAX);
     root.mtime = timestamp.clamp(0, u32::MAX as i64) as u32;
@@ -73,7 +84,7 @@ pub fn write_squashfs(
         .context("reading the squashfs root template")?;
     reader.root.root_mut().header = root;
     let mut w = FilesystemWriter::from_fs_reader(&reader)?;
-    w.set_compressor(FilesystemCompressor::new(comp, None)?);
+    w.set_compressor(FilesystemCompressor::new(comp, options)?);
     w.set_time(root.mtime);
 
     let mut xattr_paths = Vec::new();
