@@ -377,6 +377,83 @@ pub fn emit_range(
     Ok(())
 }
 
+/// Compressed streams of byte spans that recur between nodes (the board's kernel,
+/// initramfs and firmware on partition 1), by content, kept as files in a work directory.
+#[derive(Debug)]
+pub struct SpanCache {
+    dir: std::path::PathBuf,
+    streams: HashMap<(String, u64), std::path::PathBuf>,
+    /// Bytes taken from the cache instead of compressed again.
+    pub reused: u64,
+}
+
+impl SpanCache {
+    pub fn new(dir: &Path) -> Result<Self> {
+        fs_err::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            streams: HashMap::new(),
+            reused: 0,
+        })
+    }
+}
+
+/// Like [`emit_range`], but the byte spans `spans` (sorted, disjoint, inside the range)
+/// come from the span cache: each is compressed once per build and copied afterwards.
+#[allow(clippy::too_many_arguments)]
+pub fn emit_range_with_spans(
+    codec: Codec,
+    file: &mut File,
+    (start, end): (u64, u64),
+    spans: &[(u64, u64)],
+    zeros: &mut ZeroCache,
+    cache: &mut SpanCache,
+    raw: &mut RawHash,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let mut pos = start;
+    let mut buf = vec![0u8; CHUNK];
+    for &(s, len) in spans {
+        anyhow::ensure!(
+            s >= pos && s + len <= end,
+            "span {s}+{len} outside {pos}..{end}"
+        );
+        if s > pos {
+            emit_range(codec, file, (pos, s), zeros, raw, w)?;
+        }
+        // Key: the span's bytes.
+        let mut key = Sha256::new();
+        file.seek(SeekFrom::Start(s))?;
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(CHUNK as u64) as usize;
+            file.read_exact(&mut buf[..n])?;
+            key.update(&buf[..n]);
+            raw.update(&buf[..n]);
+            left -= n as u64;
+        }
+        let key = (hex::encode(key.finalize()), len);
+        if let Some(p) = cache.streams.get(&key) {
+            io::copy(&mut fs_err::File::open(p)?, w)?;
+            cache.reused += len;
+        } else {
+            let p = cache.dir.join(format!("span-{}", cache.streams.len()));
+            let mut out = io::BufWriter::new(fs_err::File::create(&p)?);
+            file.seek(SeekFrom::Start(s))?;
+            compress_stream(codec, &mut Read::by_ref(file).take(len), &mut out)?;
+            out.flush()?;
+            drop(out);
+            io::copy(&mut fs_err::File::open(&p)?, w)?;
+            cache.streams.insert(key, p);
+        }
+        pos = s + len;
+    }
+    if end > pos {
+        emit_range(codec, file, (pos, end), zeros, raw, w)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,3 +124,38 @@ pub fn write_fat(
     }
     Ok(info)
 }
+
+/// Where the bytes of `paths` lie in the image: `(path, image offset, length)` for each
+/// file stored in one run of clusters (length rounded up to whole clusters; the slack of
+/// a fresh volume is zeros). Files in several runs are left out.
+pub fn file_runs(
+    file: &File,
+    start: u64,
+    size: u64,
+    paths: &[String],
+) -> Result<Vec<(String, u64, u64)>> {
+    let dev = FileDevice::with_block_size(
+        file.try_clone().context("reopening the image")?,
+        BlockSize::new(SECTOR as u32).expect("512 is a block size"),
+    )?;
+    let mut fs = hadris_fat::sync::FatFs::mount(
+        Partition::new(dev, start, size),
+        hadris_fs::MountOptions::new(),
+    )
+    .map_err(|e| anyhow::anyhow!("mounting the new FAT: {e:?}"))?;
+    let mut out = Vec::new();
+    let mut runs = [hadris_fs::Extent::new(0, 0); 2];
+    for p in paths {
+        let node = fs
+            .resolve(p.as_bytes(), hadris_fs::Resolve::Lexical)
+            .map_err(|e| anyhow::anyhow!("finding {p} on the new FAT: {e:?}"))?;
+        let n = fs
+            .extents(node, 0, &mut runs)
+            .map_err(|e| anyhow::anyhow!("mapping {p} on the new FAT: {e:?}"))?;
+        if n == 1 {
+            let len = runs[0].len().div_ceil(u64::from(CLUSTER)) * u64::from(CLUSTER);
+            out.push((p.clone(), start + runs[0].offset(), len));
+        }
+    }
+    Ok(out)
+}

@@ -89,6 +89,8 @@ pub struct NodeOutput {
 #[derive(Debug, Clone, Serialize)]
 pub struct ImagesOutput {
     pub system: SystemOutput,
+    /// Boot-partition bytes whose compressed stream was reused from another node.
+    pub shared_boot_bytes: u64,
     pub nodes: Vec<NodeOutput>,
 }
 
@@ -177,6 +179,7 @@ pub fn write_node_images(
     };
     let compress_seconds = t1.elapsed().as_secs_f64();
     let mut zeros = compress::ZeroCache::default();
+    let mut span_cache = compress::SpanCache::new(&opts.work_dir.join("spans"))?;
 
     let mut nodes = Vec::new();
     for (name, boot) in boot_trees {
@@ -217,7 +220,17 @@ pub fn write_node_images(
                 let mut out = compress::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
                 let mut raw = compress::RawHash::default();
                 let p2 = layout.part(PartRole::System);
-                compress::emit_range(c, &mut file, (0, p2.start), &mut zeros, &mut raw, &mut out)?;
+                let spans = shared_spans(&file, p1.start, p1.size, boot)?;
+                compress::emit_range_with_spans(
+                    c,
+                    &mut file,
+                    (0, p2.start),
+                    &spans,
+                    &mut zeros,
+                    &mut span_cache,
+                    &mut raw,
+                    &mut out,
+                )?;
                 shared.emit(c, &mut zeros, &mut raw, &mut out)?;
                 compress::emit_range(
                     c,
@@ -261,6 +274,7 @@ pub fn write_node_images(
         });
     }
     Ok(ImagesOutput {
+        shared_boot_bytes: span_cache.reused,
         system: SystemOutput {
             squashfs_size: sq.size,
             squashfs_sha256,
@@ -272,6 +286,31 @@ pub fn write_node_images(
         },
         nodes,
     })
+}
+
+/// Boot files at least this big are compressed once per build and shared between nodes.
+pub const SHARE_MIN: u64 = MIB;
+
+/// The image byte spans of the boot tree's big files, sorted.
+fn shared_spans(file: &File, start: u64, size: u64, boot: &Tree) -> Result<Vec<(u64, u64)>> {
+    let big: Vec<String> = boot
+        .iter()
+        .filter_map(|(p, e)| match &e.kind {
+            crate::stage::Kind::File(d) if d.len().is_ok_and(|n| n >= SHARE_MIN) => {
+                Some(format!("/{p}"))
+            }
+            _ => None,
+        })
+        .collect();
+    if big.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut spans: Vec<(u64, u64)> = fat::file_runs(file, start, size, &big)?
+        .into_iter()
+        .map(|(_, off, len)| (off, len))
+        .collect();
+    spans.sort_unstable();
+    Ok(spans)
 }
 
 /// A new sparse file of exactly `len` bytes, open for reading and writing.

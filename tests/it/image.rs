@@ -449,3 +449,91 @@ fn fat_refuses_what_it_cannot_store() {
     let e = bakery_image::image::fat::write_fat(&f, 1 << 20, 260 << 20, &t, 1, 0).unwrap_err();
     assert!(format!("{e:#}").contains("link is a symlink"), "{e:#}");
 }
+
+/// Boot files identical on every node are compressed once and still read back exactly.
+#[test]
+fn shared_boot_files_are_compressed_once_and_read_back() {
+    if !have(&["xz", "bsdcat", "mcopy", "fsck.fat", "cmp"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let profile = make_profile(d.path(), "");
+    let p = bakery_image::profile::load(&profile).unwrap();
+    let plan = bakery_image::plan::plan(&p);
+    let mut kernel = Vec::new();
+    let mut s: u64 = 7;
+    for _ in 0..(3 << 20) + 12345 {
+        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        kernel.push((s >> 56) as u8);
+    }
+    let kpath = d.path().join("vmlinuz");
+    std::fs::write(&kpath, &kernel).unwrap();
+    let mut boot = std::collections::BTreeMap::new();
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let mut t = Tree::new();
+        // A node-specific file sorts first, with a different size per node.
+        t.add_bytes(
+            "bakery/node.env",
+            format!("BAKERY_HOSTNAME='{}'\n", n.name).repeat(1 + 500 * i),
+            0o644,
+        )
+        .unwrap();
+        t.insert("vmlinuz", Entry::file(Data::Path(kpath.clone()), 0o644))
+            .unwrap();
+        t.add_bytes("initrd.img", vec![0x5a; 1 << 20 | 77], 0o644)
+            .unwrap();
+        boot.insert(n.name.clone(), t);
+    }
+    let system = read_dir(&d.path().join("root"), DirOptions::default()).unwrap();
+    let out = d.path().join("out");
+    let mut staging = bakery_image::image::Staging::new(&out).unwrap();
+    let opts = bakery_image::image::ImageOptions {
+        image: p.image.clone(),
+        timestamp: 1_767_323_045,
+        work_dir: d.path().join("work"),
+        codec: Some(bakery_image::image::Codec::Xz {
+            preset: 1,
+            threads: 2,
+        }),
+        fail_at: None,
+    };
+    let r =
+        bakery_image::image::write_node_images(&plan, &system, &boot, &opts, &mut staging).unwrap();
+    staging.commit().unwrap();
+    assert!(
+        r.shared_boot_bytes >= kernel.len() as u64,
+        "the second node reuses the kernel stream: {}",
+        r.shared_boot_bytes
+    );
+    for n in &r.nodes {
+        let f = out.join(&n.file_name);
+        run(Command::new("xz").arg("-t").arg(&f));
+        let raw = out.join("raw");
+        sh(&format!("xz -dc '{}' > '{}'", f.display(), raw.display()));
+        assert_eq!(sha256sum(&raw), n.raw.sha256);
+        assert_eq!(
+            sh(&format!("bsdcat '{}' | sha256sum", f.display()))
+                .split_whitespace()
+                .next()
+                .unwrap(),
+            n.raw.sha256
+        );
+        let back = out.join("vmlinuz.back");
+        run(Command::new("mcopy")
+            .arg("-n")
+            .arg("-i")
+            .arg(format!("{}@@1M", raw.display()))
+            .arg("::vmlinuz")
+            .arg(&back));
+        run(Command::new("cmp").arg(&back).arg(&kpath));
+        sh(&format!(
+            "dd if='{}' of='{}.p1' bs=1M skip=1 count=260 status=none && fsck.fat -n '{}.p1'",
+            raw.display(),
+            raw.display(),
+            raw.display()
+        ));
+        for x in [raw.clone(), back, out.join("raw.p1")] {
+            std::fs::remove_file(x).unwrap();
+        }
+    }
+}
