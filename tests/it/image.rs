@@ -204,10 +204,15 @@ fn gpt_xz_images_pass_the_reference_tools() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let profile = make_profile(d.path(), "");
+    // A fixed system size: the plan knows the whole layout, and the image must match it.
+    let profile = make_profile(d.path(), "system-size = \"32MiB\"");
     let out = d.path().join("out");
     let r = build(&profile, &out, |_| {}).unwrap();
     assert_eq!(r.images.nodes.len(), 2);
+    let plan = bakery_image::plan::plan(&bakery_image::profile::load(&profile).unwrap());
+    for (n, planned) in r.images.nodes.iter().zip(&plan.nodes) {
+        assert_eq!(Some(&n.layout), planned.layout.as_ref(), "{}", n.node);
+    }
     let tree = rootfs_tree(d.path());
     for n in &r.images.nodes {
         check_node_image(&out, n, &tree);
@@ -298,6 +303,19 @@ fn mbr_raw_image() {
         assert_eq!(q["start"].as_u64().unwrap(), p.start / SECTOR);
         assert_eq!(q["size"].as_u64().unwrap(), p.size / SECTOR);
     }
+    let i = bakery_image::image::inspect::inspect(&img).unwrap();
+    assert_eq!(i.table, "MBR");
+    assert_eq!(i.partitions.len(), 3);
+    assert!(i.all_ok() && i.checks.len() >= 4, "{}", i.render());
+    assert!(
+        i.fat
+            .as_ref()
+            .unwrap()
+            .node_env
+            .as_ref()
+            .unwrap()
+            .contains("BAKERY_HOSTNAME='n2'")
+    );
     let v = run(Command::new("sfdisk").arg("-V").arg(&img));
     assert!(v.contains("No errors detected"), "{v}");
     assert_squash_matches(&img, n.layout.partitions[1].start, &rootfs_tree(d.path()));
