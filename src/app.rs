@@ -10,7 +10,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Cmd};
 use crate::profile::{self, Diagnostics, LoadError};
-use crate::{fetch, plan, report, stage};
+use crate::{build, fetch, image, plan, report, stage};
 
 /// An error the user can fix (exit code 1). Its message should end with a hint.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,37 @@ pub fn run(cli: Cli) -> Result<()> {
             let fetched = fetch::fetch_all(&plan.artifacts, &opts, reporter.as_ref())
                 .with_context(|| format!("fetching the parts of `{}`", a.profile.display()))?;
             out.write_all(fetch_report(&fetched).as_bytes())?;
+        }
+        Cmd::Build(a) => {
+            let p = load(&a.profile)?;
+            let plan = plan::plan(&p);
+            let out_dir = a.out.unwrap_or_else(|| {
+                a.profile
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("out")
+            });
+            let opts = build::BuildOptions {
+                out_dir,
+                nodes: a.nodes,
+                offline: a.offline,
+                ..Default::default()
+            };
+            let r = build::run(&p, &plan, &opts, &build::LogReporter)?;
+            for f in &r.files {
+                writeln!(out, "{}", f.display())?;
+            }
+        }
+        Cmd::Inspect(a) => {
+            let i = image::inspect::inspect(&a.image)?;
+            out.write_all(i.render().as_bytes())?;
+            if !i.all_ok() {
+                return Err(UserError(format!(
+                    "{}: a checksum does not match\nhint: the image or a list beside it changed after the build; rebuild or download it again",
+                    a.image.display()
+                ))
+                .into());
+            }
         }
         Cmd::Schema => {
             out.write_all(schema().as_bytes())?;

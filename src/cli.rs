@@ -35,6 +35,12 @@ pub enum Cmd {
     /// Download and verify every part the profile pins into the cache, without building.
     #[command(after_help = EXIT_CODES)]
     Fetch(FetchArgs),
+    /// Build one image per node, with checksums, an Imager list and build.json.
+    #[command(after_help = EXIT_CODES)]
+    Build(BuildArgs),
+    /// Show an image's partitions, filesystems and node config, and verify its checksums.
+    #[command(after_help = EXIT_CODES)]
+    Inspect(InspectArgs),
     /// Print the JSON Schema of profiles (for editor completion and validation).
     Schema,
     /// Print a shell completion script.
@@ -77,6 +83,27 @@ pub struct FetchArgs {
     /// else ~/.cache/bakery-image].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The cluster profile (TOML).
+    pub profile: PathBuf,
+    /// Output directory (default: "out" next to the profile).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Build only this node (repeatable).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Use only local and cached parts; never download.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// An image: .img, .img.xz or .img.zst.
+    pub image: PathBuf,
 }
 
 #[derive(Debug, Args)]

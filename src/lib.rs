@@ -6,10 +6,12 @@
 //! -> outputs. [`app`] dispatches CLI commands; [`cli`] holds the clap types.
 
 pub mod app;
+pub mod build;
 pub mod cli;
 pub mod cli_progress;
 pub mod cluster;
 pub mod fetch;
+pub mod image;
 pub mod io;
 pub mod plan;
 pub mod profile;

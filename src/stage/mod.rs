@@ -10,6 +10,7 @@ pub mod check;
 pub mod content;
 pub mod deb;
 pub mod decompress;
+pub mod dir;
 pub mod error;
 pub mod image;
 pub mod parttable;

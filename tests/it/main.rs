@@ -1,11 +1,14 @@
 //! Integration tests: one binary, one module per area.
 
+mod build;
 mod cli;
 mod cluster;
 mod fetch;
+mod image;
 mod profile;
 mod stage;
 mod standin;
+mod util;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,170 @@
+//! The build pipeline: profile + plan -> system tree -> boot trees -> images -> outputs.
+//!
+//! [`run`] composes the system tree once ([`compose::compose_system`]), fixes the build
+//! timestamp, renders each node's boot tree ([`compose::boot_tree`]), writes the images
+//! ([`crate::image::write_node_images`]) and the files beside them, then publishes
+//! everything at once. Nothing appears under a final name unless the whole build worked.
+
+pub mod compose;
+pub mod record;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+pub use compose::{boot_tree, compose_system};
+
+use crate::app::UserError;
+use crate::image::{self, Codec, FailPoint, ImageOptions, ImagesOutput, Staging, outputs};
+use crate::plan::Plan;
+use crate::profile::Profile;
+use crate::stage::Tree;
+
+/// What `bakery-image build` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub out_dir: PathBuf,
+    /// Build only these nodes (all when empty).
+    pub nodes: Vec<String>,
+    /// Use only cached or local parts (no downloads).
+    pub offline: bool,
+    /// Override the image compressor (tests and benchmarks use a fast one).
+    pub codec: Option<Codec>,
+    pub fail_at: Option<FailPoint>,
+}
+
+/// Progress of a build, for people.
+pub trait Reporter {
+    fn step(&self, what: &str);
+}
+
+/// Reports progress as `tracing` info lines.
+#[derive(Debug, Default)]
+pub struct LogReporter;
+
+impl Reporter for LogReporter {
+    fn step(&self, what: &str) {
+        tracing::info!("{what}");
+    }
+}
+
+#[derive(Debug)]
+pub struct BuildResult {
+    pub images: ImagesOutput,
+    /// Every published file.
+    pub files: Vec<PathBuf>,
+    pub timestamp: i64,
+}
+
+/// The build timestamp: profile `image.timestamp`, else `SOURCE_DATE_EPOCH`, else the
+/// newest mtime in the system tree.
+pub fn build_timestamp(profile: &Profile, system: &Tree) -> Result<i64> {
+    if let Some(t) = profile.image.timestamp {
+        return Ok(t);
+    }
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v.trim().parse().map_err(|_| {
+            UserError(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds\nhint: unset it or set it to e.g. $(git log -1 --format=%ct)"
+            ))
+            .into()
+        });
+    }
+    Ok(system.iter().map(|(_, e)| e.mtime).max().unwrap_or(0))
+}
+
+/// Build the images of `profile` as planned.
+pub fn run(
+    profile: &Profile,
+    plan: &Plan,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildResult> {
+    let t0 = Instant::now();
+    for n in &opts.nodes {
+        if !plan.nodes.iter().any(|p| &p.name == n) {
+            let names: Vec<&str> = plan.nodes.iter().map(|p| p.name.as_str()).collect();
+            return Err(UserError(format!(
+                "--node {n}: no such node in {}\nhint: nodes are {}",
+                profile.path.display(),
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
+    let mut staging = Staging::new(&opts.out_dir)?;
+    let work = tempfile::Builder::new()
+        .prefix(".bakery-work-")
+        .tempdir_in(&opts.out_dir)
+        .with_context(|| format!("creating a work directory in {}", opts.out_dir.display()))?;
+
+    reporter.step("composing the system tree");
+    let mut system = compose_system(profile, work.path())?;
+    let timestamp = build_timestamp(profile, &system)?;
+    system.clamp_mtimes(timestamp);
+    if let Some(root) = system.get_mut("") {
+        root.mtime = timestamp;
+    }
+    let compose_seconds = t0.elapsed().as_secs_f64();
+
+    let mut boot_trees = BTreeMap::new();
+    for n in &plan.nodes {
+        if opts.nodes.is_empty() || opts.nodes.contains(&n.name) {
+            boot_trees.insert(n.name.clone(), boot_tree(plan, n, timestamp)?);
+        }
+    }
+
+    reporter.step("writing images");
+    let iopts = ImageOptions {
+        image: profile.image.clone(),
+        timestamp,
+        work_dir: work.path().join("images"),
+        codec: opts.codec,
+        fail_at: opts.fail_at,
+    };
+    let images = image::write_node_images(plan, &system, &boot_trees, &iopts, &mut staging)?;
+
+    reporter.step("writing checksums and lists");
+    for n in &images.nodes {
+        staging.write(
+            &format!("{}.sha256", n.file_name),
+            outputs::sha256_line(&n.download.sha256, &n.file_name).as_bytes(),
+        )?;
+    }
+    staging.write("SHA256SUMS", outputs::sha256sums(&images.nodes).as_bytes())?;
+    staging.write(outputs::ICON_NAME, outputs::ICON_SVG.as_bytes())?;
+    let list = outputs::os_list(
+        &plan.cluster,
+        plan.board,
+        &images.nodes,
+        timestamp,
+        profile.image.base_url.as_deref(),
+        &opts.out_dir,
+    )?;
+    staging.write("os_list.json", list.as_bytes())?;
+    let record = record::BuildRecord::new(
+        profile,
+        plan,
+        &images,
+        timestamp,
+        record::Timings {
+            compose_seconds,
+            total_seconds: t0.elapsed().as_secs_f64(),
+        },
+    )?;
+    staging.write("build.json", record.to_json()?.as_bytes())?;
+    let files = staging.commit()?;
+    drop(work);
+    reporter.step(&format!(
+        "built {} image(s) in {:.1}s",
+        images.nodes.len(),
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(BuildResult {
+        images,
+        files,
+        timestamp,
+    })
+}

@@ -1,0 +1,347 @@
+//! Disk images: partition table, FAT32 boot partition, squashfs system partition, data
+//! placeholder, compressed output and digests.
+//!
+//! [`write_node_images`] is the image stage of the build: it takes the plan, the composed
+//! system tree (identical for every node) and each node's boot tree, builds the squashfs
+//! once, lays every node out with [`Layout::compute`] sized to it, writes each node's
+//! image and returns its digests. Outputs are written under temporary names through a
+//! [`Staging`]; the caller commits them once everything else is written too.
+
+pub mod compress;
+pub mod fat;
+pub mod gpt;
+pub mod inspect;
+pub mod mbr;
+pub mod outputs;
+pub mod region;
+pub mod squashfs;
+pub mod xzstored;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::Serialize;
+
+pub use compress::{Codec, Digest};
+pub use outputs::Staging;
+
+use crate::plan::{Layout, PartRole, Plan};
+use crate::profile::types::MIB;
+use crate::profile::{ByteSize, Image, OutputFormat, PartitionTable};
+use crate::stage::Tree;
+
+/// Room left in the system partition beyond the squashfs (rounded up to MiB).
+pub const SYSTEM_HEADROOM: u64 = MIB;
+
+/// Where the build stops on purpose (tests of the all-or-nothing output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailPoint {
+    /// After partition 1 of the first node is written.
+    AfterBoot,
+}
+
+/// How to write the images.
+#[derive(Debug, Clone)]
+pub struct ImageOptions {
+    /// The profile's `[image]` settings.
+    pub image: Image,
+    /// The build timestamp (epoch seconds): FAT times, squashfs root and superblock time.
+    pub timestamp: i64,
+    /// Scratch space for the squashfs and per-node raw images (removed by the caller).
+    pub work_dir: PathBuf,
+    /// Compressor of `.img.xz`/`.img.zst` (None: the format's default).
+    pub codec: Option<Codec>,
+    pub fail_at: Option<FailPoint>,
+}
+
+/// The system partition, shared by every node.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemOutput {
+    pub squashfs_size: u64,
+    pub squashfs_sha256: String,
+    pub partition_size: u64,
+    pub entries: usize,
+    pub xattr_paths: usize,
+    pub squashfs_seconds: f64,
+    pub compress_seconds: f64,
+}
+
+/// One node's image.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeOutput {
+    pub node: String,
+    pub role: String,
+    /// Final file name in the output directory (`melchior.img.xz`).
+    pub file_name: String,
+    pub layout: Layout,
+    /// The uncompressed image.
+    pub raw: Digest,
+    /// The file as written (equal to `raw` for raw images).
+    pub download: Digest,
+    pub boot_files: usize,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImagesOutput {
+    pub system: SystemOutput,
+    /// Boot-partition bytes whose compressed stream was reused from another node.
+    pub shared_boot_bytes: u64,
+    pub nodes: Vec<NodeOutput>,
+}
+
+/// The layout of `node` once the system partition size is known.
+pub fn node_layout(plan: &Plan, image: &Image, node: &str, squashfs_size: u64) -> Result<Layout> {
+    let needed = squashfs_size.div_ceil(MIB) * MIB + SYSTEM_HEADROOM;
+    let system = match image.system_size {
+        Some(s) => {
+            ensure!(
+                s.bytes() >= squashfs_size,
+                "the system image is {} but image.system-size is {s}\nhint: raise image.system-size to at least {} or leave it out",
+                ByteSize(squashfs_size),
+                ByteSize(needed)
+            );
+            s
+        }
+        None => ByteSize(needed),
+    };
+    let layout = Layout::compute(
+        &plan.cluster,
+        node,
+        image.partition_table,
+        image.boot_size,
+        system,
+        image.data_size,
+    );
+    if let Some(np) = plan.nodes.iter().find(|n| n.name == node) {
+        ensure!(
+            *layout.part(PartRole::Boot) == np.boot_partition,
+            "boot partition of {node} differs from the plan"
+        );
+    }
+    Ok(layout)
+}
+
+/// Write every node image of `boot_trees` (node name -> boot tree) into `staging`.
+pub fn write_node_images(
+    plan: &Plan,
+    system: &Tree,
+    boot_trees: &BTreeMap<String, Tree>,
+    opts: &ImageOptions,
+    staging: &mut Staging,
+) -> Result<ImagesOutput> {
+    for name in boot_trees.keys() {
+        if !plan.nodes.iter().any(|n| &n.name == name) {
+            bail!("boot tree for {name}, which is not a node of the plan");
+        }
+    }
+    fs_err::create_dir_all(&opts.work_dir)?;
+    let t0 = Instant::now();
+    let sq_path = opts.work_dir.join("system.squashfs");
+    let sq = squashfs::write_squashfs(
+        system,
+        &sq_path,
+        opts.image.system_compression,
+        opts.timestamp,
+    )?;
+    let squashfs_sha256 = file_sha256(&sq_path)?;
+    let squashfs_seconds = t0.elapsed().as_secs_f64();
+    tracing::info!(
+        "system: squashfs {} ({} entries) in {squashfs_seconds:.1}s",
+        ByteSize(sq.size),
+        sq.entries
+    );
+
+    let Some(first) = boot_trees.keys().next() else {
+        bail!("no node to build");
+    };
+    let probe = node_layout(plan, &opts.image, first, sq.size)?;
+    let p2 = probe.part(PartRole::System).clone();
+    let codec = match (opts.image.format, opts.codec) {
+        (OutputFormat::Raw, _) => None,
+        (_, Some(c)) => Some(c),
+        (OutputFormat::Xz, None) => Some(Codec::xz_default()),
+        (OutputFormat::Zst, None) => Some(Codec::Zstd { level: 9 }),
+    };
+    let t1 = Instant::now();
+    let shared = match codec {
+        Some(c) => Some(compress::SharedRegion::build(
+            c,
+            &sq_path,
+            &opts.work_dir.join("system.stream"),
+            p2.size,
+        )?),
+        None => None,
+    };
+    let compress_seconds = t1.elapsed().as_secs_f64();
+    let mut zeros = compress::ZeroCache::default();
+    let mut span_cache = compress::SpanCache::new(&opts.work_dir.join("spans"))?;
+
+    let mut nodes = Vec::new();
+    for (name, boot) in boot_trees {
+        let t = Instant::now();
+        let np = plan
+            .nodes
+            .iter()
+            .find(|n| &n.name == name)
+            .expect("checked above");
+        let layout = node_layout(plan, &opts.image, name, sq.size)?;
+        let sys = layout.part(PartRole::System);
+        ensure!(
+            (sys.start, sys.size) == (p2.start, p2.size),
+            "system partition of {name} is not where the shared stream expects it"
+        );
+        let file_name = format!("{name}.{}", opts.image.format.extension());
+        let raw_path = match codec {
+            None => staging.partial(&file_name),
+            Some(_) => opts.work_dir.join(format!("{name}.img")),
+        };
+        let mut file = create_sized(&raw_path, layout.total_size)?;
+        match layout.table {
+            PartitionTable::Gpt => gpt::write_gpt(&mut file, &layout),
+            PartitionTable::Mbr => mbr::write_mbr(&mut file, &layout),
+        }
+        .with_context(|| format!("writing the partition table of {}", raw_path.display()))?;
+        let p1 = layout.part(PartRole::Boot);
+        let volume_id = fat::parse_volume_id(&np.fat_volume_id)?;
+        let fat_info = fat::write_fat(&file, p1.start, p1.size, boot, volume_id, opts.timestamp)
+            .with_context(|| format!("writing the boot partition of {name}"))?;
+        if opts.fail_at == Some(FailPoint::AfterBoot) {
+            bail!("stopping after the boot partition of {name} (test fail point)");
+        }
+        let (raw, download) = match (codec, &shared) {
+            (Some(c), Some(shared)) => {
+                let part = staging.partial(&file_name);
+                let out = fs_err::File::create(&part)?;
+                let mut out = compress::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
+                let mut raw = compress::RawHash::default();
+                let p2 = layout.part(PartRole::System);
+                let spans = shared_spans(&file, p1.start, p1.size, boot)?;
+                compress::emit_range_with_spans(
+                    c,
+                    &mut file,
+                    (0, p2.start),
+                    &spans,
+                    &mut zeros,
+                    &mut span_cache,
+                    &mut raw,
+                    &mut out,
+                )?;
+                shared.emit(c, &mut zeros, &mut raw, &mut out)?;
+                compress::emit_range(
+                    c,
+                    &mut file,
+                    (p2.end(), layout.total_size),
+                    &mut zeros,
+                    &mut raw,
+                    &mut out,
+                )?;
+                let (w, download) = out.finish();
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                drop(file);
+                fs_err::remove_file(&raw_path)?;
+                (raw.finish(), download)
+            }
+            _ => {
+                let p2 = layout.part(PartRole::System);
+                file.seek(SeekFrom::Start(p2.start))?;
+                std::io::copy(&mut fs_err::File::open(&sq_path)?, &mut file)?;
+                file.sync_all()?;
+                let d = file_digest(&raw_path)?;
+                (d.clone(), d)
+            }
+        };
+        ensure!(raw.size == layout.total_size, "image size mismatch");
+        let seconds = t.elapsed().as_secs_f64();
+        tracing::info!(
+            "{file_name}: {} -> {} in {seconds:.1}s",
+            ByteSize(raw.size),
+            ByteSize(download.size)
+        );
+        nodes.push(NodeOutput {
+            node: name.clone(),
+            role: np.role.to_string(),
+            file_name,
+            layout,
+            raw,
+            download,
+            boot_files: fat_info.files,
+            seconds,
+        });
+    }
+    Ok(ImagesOutput {
+        shared_boot_bytes: span_cache.reused,
+        system: SystemOutput {
+            squashfs_size: sq.size,
+            squashfs_sha256,
+            partition_size: p2.size,
+            entries: sq.entries,
+            xattr_paths: sq.xattr_paths.len(),
+            squashfs_seconds,
+            compress_seconds,
+        },
+        nodes,
+    })
+}
+
+/// Boot files at least this big are compressed once per build and shared between nodes.
+pub const SHARE_MIN: u64 = MIB;
+
+/// The image byte spans of the boot tree's big files, sorted.
+fn shared_spans(file: &File, start: u64, size: u64, boot: &Tree) -> Result<Vec<(u64, u64)>> {
+    let big: Vec<String> = boot
+        .iter()
+        .filter_map(|(p, e)| match &e.kind {
+            crate::stage::Kind::File(d) if d.len().is_ok_and(|n| n >= SHARE_MIN) => {
+                Some(format!("/{p}"))
+            }
+            _ => None,
+        })
+        .collect();
+    if big.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut spans: Vec<(u64, u64)> = fat::file_runs(file, start, size, &big)?
+        .into_iter()
+        .map(|(_, off, len)| (off, len))
+        .collect();
+    spans.sort_unstable();
+    Ok(spans)
+}
+
+/// A new sparse file of exactly `len` bytes, open for reading and writing.
+fn create_sized(path: &std::path::Path, len: u64) -> Result<File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.set_len(len)
+        .with_context(|| format!("sizing {}", path.display()))?;
+    Ok(f)
+}
+
+/// Size and SHA-256 of a file.
+pub fn file_digest(path: &std::path::Path) -> Result<Digest> {
+    let mut f = fs_err::File::open(path)?;
+    let mut h = compress::RawHash::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
+
+fn file_sha256(path: &std::path::Path) -> Result<String> {
+    Ok(file_digest(path)?.sha256)
+}
