@@ -29,6 +29,9 @@ pub enum Cmd {
     /// Print the plan of a profile.
     #[command(after_help = EXIT_CODES)]
     Plan(PlanArgs),
+    /// Boot a node image in QEMU (TCG), as it would be flashed; --check waits for the ready marker.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
     /// Print the JSON Schema of profiles (for editor completion and validation).
     Schema,
     /// Print a shell completion script.
@@ -48,6 +51,40 @@ pub struct PlanArgs {
     /// Machine-readable JSON with stable field names (the only format for now).
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node image (.img, .img.xz or .img.zst). Raw images are booted in place: the
+    /// VM's writes persist (use --snapshot to discard them).
+    pub image: PathBuf,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory: u32,
+    /// Guest network: none, or QEMU user networking (restricted: no traffic leaves it).
+    #[arg(long, value_enum, default_value_t = RunNet::User)]
+    pub net: RunNet,
+    /// Give up after this many seconds (with --check).
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Wait for `bakery: ready` or a failure marker, power off, exit 0 (ready) or 1.
+    #[arg(long)]
+    pub check: bool,
+    /// Extra kernel parameters, e.g. --append bakery.selftest=1 (repeatable).
+    #[arg(long, value_name = "PARAM")]
+    pub append: Vec<String>,
+    /// Grow the disk to this size first (like flashing to a bigger card), e.g. 2G.
+    #[arg(long, value_name = "SIZE")]
+    pub disk_size: Option<String>,
+    /// Discard the VM's writes to the disk.
+    #[arg(long)]
+    pub snapshot: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunNet {
+    None,
+    User,
 }
 
 #[derive(Debug, Args)]
