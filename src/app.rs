@@ -84,10 +84,19 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
         disk_size,
         snapshot: a.snapshot,
         echo: true,
+        power_cut_on: a.power_cut_on.clone(),
     };
     let out = crate::boot::run(&opts).with_context(|| format!("booting {}", a.image.display()))?;
     if !a.check {
         return Ok(());
+    }
+    if let Some(p) = &a.power_cut_on {
+        return if out.power_cut {
+            eprintln!("bakery-image run: power cut at \"{p}\"");
+            Ok(())
+        } else {
+            Err(UserError(format!("power cut: \"{p}\" never appeared on the console{}\nhint: the boot path may have changed", out.failure.map(|f| format!(" (failure: {f})")).unwrap_or_default())).into())
+        };
     }
     if out.ok() {
         eprintln!(

@@ -79,6 +79,10 @@ pub struct RunArgs {
     /// Discard the VM's writes to the disk.
     #[arg(long)]
     pub snapshot: bool,
+    /// Simulate a power cut: kill QEMU as soon as a console line contains TEXT, then exit
+    /// 0 (with --check; tests of first-boot recovery).
+    #[arg(long, value_name = "TEXT", requires = "check")]
+    pub power_cut_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

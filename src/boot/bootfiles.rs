@@ -93,11 +93,23 @@ fn copy_set(
     Ok(())
 }
 
-/// The board part of one node's boot partition.
+/// The board part of one node's boot partition, at the contract's build timestamp
+/// ([`build_time`]).
 pub fn boot_tree(profile: &Profile, plan: &Plan, node: &NodePlan, system: &Tree) -> Result<Tree> {
+    boot_tree_at(profile, plan, node, system, build_time(profile, system))
+}
+
+/// [`boot_tree`] with the build timestamp given by the caller (every mtime, the clock
+/// floor of the initramfs).
+pub fn boot_tree_at(
+    profile: &Profile,
+    plan: &Plan,
+    node: &NodePlan,
+    system: &Tree,
+    mtime: i64,
+) -> Result<Tree> {
     let board = BoardDef::get(plan.board);
     let table = profile.image.partition_table;
-    let mtime = build_time(profile, system);
     let kver = kernel_version(system)?;
     let mut p1 = Tree::new();
     p1.default_mtime = mtime;

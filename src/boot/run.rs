@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub snapshot: bool,
     /// Echo the console to stdout.
     pub echo: bool,
+    /// Simulate a power cut: kill QEMU as soon as a console line contains this text
+    /// (tests of first-boot recovery).
+    pub power_cut_on: Option<String>,
 }
 
 /// What a checked boot showed.
@@ -54,6 +57,8 @@ pub struct RunOutcome {
     /// QEMU's exit status (None when it was killed).
     pub exit_status: Option<i32>,
     pub timed_out: bool,
+    /// QEMU was killed because `power_cut_on` appeared.
+    pub power_cut: bool,
     /// Every console line.
     pub console: Vec<String>,
 }
@@ -61,6 +66,17 @@ pub struct RunOutcome {
 impl RunOutcome {
     pub fn ok(&self) -> bool {
         self.ready.is_some() && self.failure.is_none() && !self.timed_out
+    }
+    fn empty() -> Self {
+        RunOutcome {
+            ready: None,
+            failure: None,
+            boot_seconds: None,
+            exit_status: None,
+            timed_out: false,
+            power_cut: false,
+            console: Vec::new(),
+        }
     }
 }
 
@@ -313,12 +329,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
     if !opts.check {
         let status = guard.0.wait()?;
         return Ok(RunOutcome {
-            ready: None,
-            failure: None,
-            boot_seconds: None,
             exit_status: status.code(),
-            timed_out: false,
-            console: Vec::new(),
+            ..RunOutcome::empty()
         });
     }
     let stdout = guard.0.stdout.take().context("QEMU stdout")?;
@@ -341,14 +353,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
             }
         }
     });
-    let mut out = RunOutcome {
-        ready: None,
-        failure: None,
-        boot_seconds: None,
-        exit_status: None,
-        timed_out: false,
-        console: Vec::new(),
-    };
+    let mut out = RunOutcome::empty();
     // After the verdict, give the guest time to power off (ready) or to print context.
     let mut deadline = started + opts.timeout;
     let mut stdout_w = std::io::stdout();
@@ -364,6 +369,16 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
             Ok(line) => {
                 if opts.echo {
                     let _ = writeln!(stdout_w, "{line}");
+                }
+                if let Some(p) = &opts.power_cut_on
+                    && line.contains(p.as_str())
+                {
+                    tracing::info!(line = %line, "power cut: killing QEMU");
+                    let _ = guard.0.kill();
+                    let _ = guard.0.wait();
+                    out.power_cut = true;
+                    out.console.push(line);
+                    break;
                 }
                 if out.failure.is_none() && FAILURE_MARKERS.iter().any(|m| line.contains(m)) {
                     out.failure = Some(line.clone());

@@ -567,6 +567,10 @@ fn selftest(console: &[String], key: &str) -> String {
 }
 
 fn boot_check(img: &Path, timeout: u64) -> boot::RunOutcome {
+    boot_with(img, timeout, None)
+}
+
+fn boot_with(img: &Path, timeout: u64, power_cut_on: Option<&str>) -> boot::RunOutcome {
     let opts = boot::RunOptions {
         image: img.to_path_buf(),
         memory_mib: 1024,
@@ -577,6 +581,7 @@ fn boot_check(img: &Path, timeout: u64) -> boot::RunOutcome {
         disk_size: Some(512 << 20),
         snapshot: false,
         echo: true,
+        power_cut_on: power_cut_on.map(String::from),
     };
     let out = boot::run(&opts).unwrap();
     eprintln!(
@@ -595,6 +600,11 @@ fn qemu_boot_and_reboot(arch: &'static str, board: &str, system: &str) {
     if assemble_image(arch, board, &img).is_none() {
         return;
     }
+    let fresh = dir.path().join("fresh.img");
+    sh(Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&img)
+        .arg(&fresh));
     let first = boot_check(&img, 400);
     assert!(first.ok(), "first boot failed: {:?}", first.failure);
     let c = &first.console;
