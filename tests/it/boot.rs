@@ -331,20 +331,27 @@ fn generated_modules_dep_agrees_with_depmod() {
         return;
     };
     let kver = boot::kernel_version(&sys).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    sh(Command::new("depmod")
+    // kmod's depmod -n prints modules.dep first, then the other indexes after "#" lines.
+    let out = Command::new("depmod")
         .arg("-b")
         .arg(root)
-        .arg("-o")
-        .arg(out.path())
-        .arg(&kver));
-    let reference =
-        std::fs::read_to_string(out.path().join(format!("lib/modules/{kver}/modules.dep")))
-            .unwrap();
-    let Some(Kind::File(d)) = sys
-        .get(&format!("lib/modules/{kver}/modules.dep"))
-        .map(|e| &e.kind)
-    else {
+        .arg("-n")
+        .arg(&kver)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference: String = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mdir = boot::modules::modules_dir(&sys, &kver).unwrap();
+    let Some(Kind::File(d)) = sys.get(&format!("{mdir}/modules.dep")).map(|e| &e.kind) else {
         panic!("prepare_system wrote no modules.dep");
     };
     let ours = String::from_utf8(d.read().unwrap()).unwrap();
@@ -686,5 +693,71 @@ fn runtime_overlay_scripts_parse_with_bash() {
             .output()
             .unwrap();
         assert!(out.status.success(), "init does not parse");
+    }
+}
+
+#[test]
+fn run_reads_kernel_initramfs_and_cmdline_from_a_real_fat_p1() {
+    for t in ["sgdisk", "mkfs.vfat", "mcopy", "sfdisk"] {
+        if !have(t) && skip(&format!("{t} not installed")) {
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut kernel = vec![0u8; 4096];
+    kernel[0x38..0x3c].copy_from_slice(b"ARMd");
+    std::fs::write(d.join("vmlinuz"), &kernel).unwrap();
+    std::fs::write(d.join("initrd.img"), b"initrd").unwrap();
+    std::fs::write(
+        d.join("cmdline.txt"),
+        "console=tty0 console=ttyS1,115200 rootwait\n",
+    )
+    .unwrap();
+    let vfat = d.join("p1.vfat");
+    sh(Command::new("truncate").args(["-s", "40M"]).arg(&vfat));
+    sh(Command::new("mkfs.vfat").args(["-F", "32"]).arg(&vfat));
+    sh(Command::new("mcopy")
+        .arg("-i")
+        .arg(&vfat)
+        .args(["vmlinuz", "initrd.img", "cmdline.txt"].map(|f| d.join(f)))
+        .arg("::"));
+    for (table, img) in [("gpt", d.join("gpt.img")), ("dos", d.join("mbr.img"))] {
+        sh(Command::new("truncate").args(["-s", "48M"]).arg(&img));
+        let script = format!(
+            "label: {table}\nstart=2048, size=81920, type={}\n",
+            if table == "gpt" {
+                "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+            } else {
+                "c"
+            }
+        );
+        let mut c = Command::new("sfdisk")
+            .arg("-q")
+            .arg(&img)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(c.wait().unwrap().success());
+        sh(Command::new("dd")
+            .arg(format!("if={}", vfat.display()))
+            .arg(format!("of={}", img.display()))
+            .args(["bs=1M", "seek=1", "conv=notrunc", "status=none"]));
+        let files =
+            boot::run::read_boot_files(&img, &["vmlinuz", "initrd.img", "cmdline.txt"]).unwrap();
+        assert_eq!(files[0], kernel, "{table}");
+        assert_eq!(files[1], b"initrd");
+        assert_eq!(
+            boot::run::kernel_arch(&files[0]).unwrap(),
+            boot::run::Arch::Aarch64
+        );
+        let cmd = boot::run::vm_cmdline(String::from_utf8_lossy(&files[2]).trim(), "ttyAMA0", &[]);
+        assert_eq!(cmd, "rootwait console=ttyAMA0");
     }
 }
