@@ -9,6 +9,7 @@ pub mod boards;
 pub mod bootfiles;
 pub mod elf;
 pub mod initramfs;
+pub mod kmodindex;
 pub mod modules;
 pub mod run;
 pub mod runtime;

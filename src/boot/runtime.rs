@@ -154,8 +154,8 @@ pub fn runtime_overlay(mtime: i64) -> Result<Tree> {
 
 /// Lay the runtime over a composed system tree and remove identity that package scripts
 /// baked into it: SSH host keys (each node gets its own from p1) and the machine-id
-/// (kept on the data partition by the initramfs). Writes `modules.dep` when the kernel
-/// package came without one. `/etc/machine-id` stays as an empty
+/// (kept on the data partition by the initramfs). Writes kmod's module indexes
+/// (`modules.dep`, `modules.alias.bin`, ...) when the kernel package came without them. `/etc/machine-id` stays as an empty
 /// file so systemd never treats the read-only image as "first boot" material.
 pub fn prepare_system(system: &mut Tree, mtime: i64) -> Result<()> {
     let keys: Vec<String> = system
@@ -182,8 +182,8 @@ pub fn prepare_system(system: &mut Tree, mtime: i64) -> Result<()> {
         .overlay(&runtime_overlay(mtime)?)
         .context("laying the bakery runtime over the system tree")?;
     if let Ok(kver) = super::kernel_version(system) {
-        super::modules::ensure_modules_dep(system, &kver, mtime)
-            .with_context(|| format!("writing modules.dep for kernel {kver}"))?;
+        super::kmodindex::ensure_indexes(system, &kver, mtime)
+            .with_context(|| format!("writing the module indexes of kernel {kver}"))?;
     }
     Ok(())
 }

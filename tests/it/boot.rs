@@ -629,6 +629,12 @@ fn qemu_boot_and_reboot(arch: &'static str, board: &str, system: &str) {
         "p3 grown: end {end} of {disk}"
     );
     assert_eq!(selftest(c, "sshd_password_auth"), "no");
+    assert_eq!(
+        selftest(c, "eth0"),
+        "up 10.99.0.11/24",
+        "udev loaded the NIC driver and networkd set the static address"
+    );
+    assert_eq!(selftest(c, "depmod_ran"), "0", "module indexes come from the build");
     assert!(selftest(c, "k3s").starts_with("active"));
     assert_eq!(selftest(c, "join_decision"), "init");
     assert_eq!(selftest(c, "rancher_marker"), "none");
@@ -654,6 +660,41 @@ fn qemu_boot_and_reboot(arch: &'static str, board: &str, system: &str) {
         c2.iter().all(|l| !l.contains("first boot: formatting")),
         "no second mkfs"
     );
+
+    // sysconf.txt edited on a copy of the card (as a user would on a desktop).
+    let renamed = dir.path().join("renamed.img");
+    sh(Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&img)
+        .arg(&renamed));
+    let sysconf = dir.path().join("sysconf.txt");
+    std::fs::write(&sysconf, "# edited\nhostname=bt-renamed\n").unwrap();
+    sh(Command::new("mcopy")
+        .arg("-o")
+        .arg("-i")
+        .arg(format!("{}@@1M", renamed.display()))
+        .arg(&sysconf)
+        .arg("::sysconf.txt"));
+    let third = boot_check(&renamed, 400);
+    assert!(
+        third.ok(),
+        "boot after the sysconf edit failed: {:?}",
+        third.failure
+    );
+    assert_eq!(selftest(&third.console, "hostname"), "bt-renamed");
+    assert!(third.ready.as_deref().unwrap().contains("bt-renamed"));
+
+    // Power cuts during first boot: while growing, then while formatting; the next boot recovers.
+    let cut1 = boot_with(&fresh, 400, Some("bakery: grow:"));
+    assert!(cut1.power_cut, "no power cut at grow: {:?}", cut1.failure);
+    let cut2 = boot_with(&fresh, 400, Some("first boot: formatting"));
+    assert!(cut2.power_cut, "no power cut at mkfs: {:?}", cut2.failure);
+    let rec = boot_check(&fresh, 400);
+    assert!(rec.ok(), "boot after power cuts failed: {:?}", rec.failure);
+    assert_eq!(selftest(&rec.console, "data_fstype"), "ext4");
+    let end: u64 = selftest(&rec.console, "data_end").parse().unwrap();
+    let disk: u64 = selftest(&rec.console, "disk_sectors").parse().unwrap();
+    assert!(disk - end < 8192, "p3 grown after recovery");
 }
 
 #[test]
@@ -760,4 +801,72 @@ fn run_reads_kernel_initramfs_and_cmdline_from_a_real_fat_p1() {
         let cmd = boot::run::vm_cmdline(String::from_utf8_lossy(&files[2]).trim(), "ttyAMA0", &[]);
         assert_eq!(cmd, "rootwait console=ttyAMA0");
     }
+}
+
+/// `BAKERY_LAB_IMAGE=/path/node.img BAKERY_LAB_BOARD=rpi cargo test --test it
+/// boot::lab_image -- --ignored`: write a hand-assembled node image for manual runs of
+/// `bakery-image run`.
+#[test]
+#[ignore = "writes $BAKERY_LAB_IMAGE for manual experiments"]
+fn lab_image() {
+    let Some(out) = std::env::var_os("BAKERY_LAB_IMAGE") else {
+        return;
+    };
+    let board = std::env::var("BAKERY_LAB_BOARD").unwrap_or_else(|_| "rpi".into());
+    let arch = if board == "qemu-x86_64" {
+        "amd64"
+    } else {
+        "arm64"
+    };
+    assemble_image(arch, &board, Path::new(&out)).unwrap();
+}
+
+#[test]
+fn module_indexes_are_read_by_real_kmod() {
+    if !have("modprobe") && skip("modprobe (kmod) not installed") {
+        return;
+    }
+    let Some((sys, root)) = system("arm64") else {
+        return;
+    };
+    let kver = boot::kernel_version(&sys).unwrap();
+    let mdir = boot::modules::modules_dir(&sys, &kver).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("lib/modules").join(&kver);
+    std::fs::create_dir_all(&m).unwrap();
+    std::os::unix::fs::symlink(root.join(&mdir).join("kernel"), m.join("kernel")).unwrap();
+    for (name, bytes) in boot::kmodindex::indexes(&sys, &kver).unwrap() {
+        std::fs::write(m.join(name), bytes).unwrap();
+    }
+    let modprobe = |args: &[&str]| -> String {
+        let out = Command::new("modprobe")
+            .arg("-d")
+            .arg(tmp.path())
+            .arg("-S")
+            .arg(&kver)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "modprobe {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let deps = modprobe(&["--show-depends", "ext4"]);
+    for m in ["jbd2.ko", "mbcache.ko", "crc16.ko", "ext4.ko"] {
+        assert!(deps.contains(m), "{m} not in\n{deps}");
+    }
+    assert!(deps.find("jbd2.ko").unwrap() < deps.find("ext4.ko").unwrap());
+    // udev's lookup: the virtio-net device alias resolves to the driver.
+    assert_eq!(
+        modprobe(&["--resolve-alias", "virtio:d00000001v00001AF4"]).trim(),
+        "virtio_net"
+    );
+    assert!(
+        modprobe(&["--resolve-alias", "of:NgenetT(null)Cbrcm,bcm2711-genet-v5"]).contains("genet")
+    );
+    // Builtins are known (no "not found" for a built-in module).
+    modprobe(&["--show-depends", "mmc_block"]);
 }
