@@ -634,7 +634,11 @@ fn qemu_boot_and_reboot(arch: &'static str, board: &str, system: &str) {
         "up 10.99.0.11/24",
         "udev loaded the NIC driver and networkd set the static address"
     );
-    assert_eq!(selftest(c, "depmod_ran"), "0", "module indexes come from the build");
+    assert_eq!(
+        selftest(c, "depmod_ran"),
+        "0",
+        "module indexes come from the build"
+    );
     assert!(selftest(c, "k3s").starts_with("active"));
     assert_eq!(selftest(c, "join_decision"), "init");
     assert_eq!(selftest(c, "rancher_marker"), "none");
