@@ -99,6 +99,9 @@ pub struct Template {
 #[derive(Debug, Clone)]
 pub struct TemplateVars<'a> {
     pub node: &'a str,
+    /// MBR disk signature (8 hex digits) when the image has an MBR: partitions have no
+    /// names there, so the initramfs finds them by disk signature and number.
+    pub mbr_signature: Option<&'a str>,
 }
 
 impl BoardDef {
@@ -134,11 +137,14 @@ impl BoardDef {
 
     /// cmdline.txt for one node: exactly one line (the Pi firmware reads only the first).
     pub fn cmdline_txt(&self, vars: &TemplateVars) -> String {
-        let line = self
+        let mut line = self
             .render(&self.cmdline.template, vars)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
+        if let Some(sig) = vars.mbr_signature {
+            line.push_str(&format!(" bakery.mbr={sig}"));
+        }
         format!("{line}\n")
     }
 
@@ -170,7 +176,10 @@ mod tests {
             let d = BoardDef::get(b);
             assert_eq!(d.name, b.name());
             assert_eq!(d.arch, b.arch());
-            let vars = TemplateVars { node: "melchior" };
+            let vars = TemplateVars {
+                node: "melchior",
+                mbr_signature: None,
+            };
             let cmd = d.cmdline_txt(&vars);
             assert_eq!(cmd.lines().count(), 1, "{cmd}");
             for needle in [
@@ -199,7 +208,10 @@ mod tests {
     #[test]
     fn rpi_config_has_pi4_and_pi5_sections() {
         let d = BoardDef::get(Board::Rpi);
-        let c = d.config_txt(&TemplateVars { node: "n1" });
+        let c = d.config_txt(&TemplateVars {
+            node: "n1",
+            mbr_signature: None,
+        });
         for needle in [
             "arm_64bit=1",
             "enable_uart=1",
@@ -209,7 +221,15 @@ mod tests {
         ] {
             assert!(c.contains(needle), "{needle} missing in\n{c}");
         }
-        let cmd = d.cmdline_txt(&TemplateVars { node: "n1" });
+        let cmd = d.cmdline_txt(&TemplateVars {
+            node: "n1",
+            mbr_signature: None,
+        });
+        let mbr = d.cmdline_txt(&TemplateVars {
+            node: "n1",
+            mbr_signature: Some("0a0b0c0d"),
+        });
+        assert!(mbr.trim_end().ends_with(" bakery.mbr=0a0b0c0d"), "{mbr}");
         assert!(cmd.starts_with("console=tty0 console=ttyS1,115200 "));
         let gpt = d.p1_files(PartitionTable::Gpt);
         assert!(gpt.contains(&"start4.elf".to_owned()));

@@ -146,7 +146,20 @@ pub fn boot_tree_at(
         )?;
     }
 
-    let vars = TemplateVars { node: &node.name };
+    // The same signature the disk writer uses (plan::layout), whatever the sizes.
+    let signature = crate::plan::Layout::compute(
+        &plan.cluster,
+        &node.name,
+        table,
+        profile.image.boot_size,
+        crate::profile::ByteSize(1),
+        profile.image.data_size,
+    )
+    .disk_signature;
+    let vars = TemplateVars {
+        node: &node.name,
+        mbr_signature: (table == PartitionTable::Mbr).then_some(signature.as_str()),
+    };
     p1.add_bytes("config.txt", board.config_txt(&vars), 0o644)?;
     p1.add_bytes("cmdline.txt", board.cmdline_txt(&vars), 0o644)?;
     p1.add_bytes("sysconf.txt", sysconf_txt(&node.name), 0o644)?;

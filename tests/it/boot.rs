@@ -168,7 +168,7 @@ fn tree_to_dir(t: &Tree, dir: &Path) {
     }
 }
 
-fn profile_text(board: &str) -> String {
+fn profile_text(board: &str, table: &str) -> String {
     format!(
         r#"
 [cluster]
@@ -195,14 +195,22 @@ address = "10.99.0.21"
 board = "{board}"
 timestamp = 2026-11-01T00:00:00Z
 data-size = "32MiB"
+partition-table = "{table}"
 "#
     )
 }
 
 fn load_profile(board: &str) -> (profile::Profile, plan::Plan, tempfile::TempDir) {
+    load_profile_with(board, "gpt")
+}
+
+fn load_profile_with(
+    board: &str,
+    table: &str,
+) -> (profile::Profile, plan::Plan, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
-    std::fs::write(&path, profile_text(board)).unwrap();
+    std::fs::write(&path, profile_text(board, table)).unwrap();
     let p = profile::load(&path).unwrap_or_else(|e| panic!("{e:?}"));
     let pl = plan::plan(&p);
     (p, pl, dir)
@@ -460,13 +468,19 @@ fn bakery_files(node: &str, role: &str, address: &str, init: bool) -> Vec<(Strin
 /// Assemble a node image the way the builder lays it out (GPT: p1 FAT `bakery-boot`,
 /// p2 squashfs `bakery-system`, p3 empty `bakery-data`), with host tools.
 pub fn assemble_image(arch: &'static str, board: &str, out: &Path) -> Option<()> {
+    assemble_image_with(arch, board, out, "gpt")
+}
+
+/// [`assemble_image`] with the partition table "gpt" or "mbr" (Pi 3 / Zero 2 W layout:
+/// no partition names; the cmdline carries the disk signature).
+pub fn assemble_image_with(arch: &'static str, board: &str, out: &Path, table: &str) -> Option<()> {
     for t in ["mksquashfs", "mkfs.vfat", "mcopy", "sgdisk", "ssh-keygen"] {
         if !have(t) && skip(&format!("{t} not installed")) {
             return None;
         }
     }
     let (mut sys, _) = system(arch)?;
-    let (p, pl, _d) = load_profile(board);
+    let (p, pl, _d) = load_profile_with(board, table);
     let node = &pl.nodes[0];
     let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/k3s-standin/k3s");
     let standin = if standin.exists() {
@@ -544,14 +558,49 @@ pub fn assemble_image(arch: &'static str, board: &str, out: &Path) -> Option<()>
         .arg("-s")
         .arg(format!("{total}M"))
         .arg(out));
-    sh(Command::new("sgdisk")
-        .arg(format!("-n1:1M:+{boot_mib}M"))
-        .args(["-t1:0700", "-c1:bakery-boot"])
-        .arg(format!("-n2:0:+{sq_mib}M"))
-        .args(["-t2:8300", "-c2:bakery-system"])
-        .arg(format!("-n3:0:+{data_mib}M"))
-        .args(["-t3:8300", "-c3:bakery-data"])
-        .arg(out));
+    if table == "gpt" {
+        sh(Command::new("sgdisk")
+            .arg(format!("-n1:1M:+{boot_mib}M"))
+            .args(["-t1:0700", "-c1:bakery-boot"])
+            .arg(format!("-n2:0:+{sq_mib}M"))
+            .args(["-t2:8300", "-c2:bakery-system"])
+            .arg(format!("-n3:0:+{data_mib}M"))
+            .args(["-t3:8300", "-c3:bakery-data"])
+            .arg(out));
+    } else {
+        let sig = plan::Layout::compute(
+            &pl.cluster,
+            &node.name,
+            p.image.partition_table,
+            p.image.boot_size,
+            profile::ByteSize(1),
+            p.image.data_size,
+        )
+        .disk_signature;
+        let mib = 2048u64;
+        let script = format!(
+            "label: dos\nlabel-id: 0x{sig}\nstart={}, size={}, type=c\nstart={}, size={}, type=83\nstart={}, size={}, type=83\n",
+            mib,
+            boot_mib * mib,
+            (1 + boot_mib) * mib,
+            sq_mib * mib,
+            (1 + boot_mib + sq_mib) * mib,
+            data_mib * mib
+        );
+        let mut c = Command::new("sfdisk")
+            .arg("-q")
+            .arg(out)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(c.wait().unwrap().success());
+    }
     for (img, start_mib) in [(&vfat, 1u64), (&sqfs, 1 + boot_mib)] {
         sh(Command::new("dd")
             .arg(format!("if={}", img.display()))
@@ -873,4 +922,28 @@ fn module_indexes_are_read_by_real_kmod() {
     );
     // Builtins are known (no "not found" for a built-in module).
     modprobe(&["--show-depends", "mmc_block"]);
+}
+
+#[test]
+#[ignore = "boots QEMU (1-2 min); run by ci/boot-test"]
+fn qemu_x86_64_mbr_image_boots_and_grows() {
+    if !have("qemu-system-x86_64") && skip("qemu-system-x86_64 not installed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("mbr.img");
+    if assemble_image_with("amd64", "qemu-x86_64", &img, "mbr").is_none() {
+        return;
+    }
+    let out = boot_check(&img, 400);
+    assert!(out.ok(), "MBR boot failed: {:?}", out.failure);
+    let c = &out.console;
+    assert!(
+        c.iter().any(|l| l.contains("bakery.mbr=")),
+        "cmdline carries the disk signature"
+    );
+    assert_eq!(selftest(c, "data_fstype"), "ext4");
+    let end: u64 = selftest(c, "data_end").parse().unwrap();
+    let disk: u64 = selftest(c, "disk_sectors").parse().unwrap();
+    assert!(disk - end < 8192, "p3 grown on MBR: {end} of {disk}");
 }
