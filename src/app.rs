@@ -109,6 +109,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .into());
             }
         }
+        Cmd::Run(a) => run_image(a)?,
         Cmd::Schema => {
             out.write_all(schema().as_bytes())?;
         }
@@ -135,6 +136,67 @@ pub fn fetch_report(fetched: &[fetch::Fetched]) -> String {
             )
         })
         .collect()
+}
+
+fn run_image(a: crate::cli::RunArgs) -> Result<()> {
+    use crate::boot::run::{Net, RunOptions};
+    let disk_size = match &a.disk_size {
+        Some(s) => Some(
+            profile::ByteSize::parse(s)
+                .map_err(|e| {
+                    UserError(format!(
+                        "--disk-size {s}: {e:?}\nhint: use a size like 2G or 512M"
+                    ))
+                })?
+                .bytes(),
+        ),
+        None => None,
+    };
+    let opts = RunOptions {
+        image: a.image.clone(),
+        memory_mib: a.memory,
+        net: match a.net {
+            crate::cli::RunNet::None => Net::None,
+            crate::cli::RunNet::User => Net::User,
+        },
+        timeout: std::time::Duration::from_secs(a.timeout),
+        check: a.check,
+        append: a.append,
+        disk_size,
+        snapshot: a.snapshot,
+        echo: true,
+        power_cut_on: a.power_cut_on.clone(),
+    };
+    let out = crate::boot::run(&opts).with_context(|| format!("booting {}", a.image.display()))?;
+    if !a.check {
+        return Ok(());
+    }
+    if let Some(p) = &a.power_cut_on {
+        return if out.power_cut {
+            eprintln!("bakery-image run: power cut at \"{p}\"");
+            Ok(())
+        } else {
+            Err(UserError(format!("power cut: \"{p}\" never appeared on the console{}\nhint: the boot path may have changed", out.failure.map(|f| format!(" (failure: {f})")).unwrap_or_default())).into())
+        };
+    }
+    if out.ok() {
+        eprintln!(
+            "bakery-image run: {} after {:.1} s",
+            out.ready.as_deref().unwrap_or("ready"),
+            out.boot_seconds.unwrap_or_default()
+        );
+        Ok(())
+    } else if let Some(f) = out.failure {
+        Err(UserError(format!("boot check failed: {f}\nhint: the console above shows the boot; bakery.onfail=shell (the default without --check) opens a rescue shell")).into())
+    } else if out.timed_out {
+        Err(UserError(format!("boot check failed: no `bakery: ready` within {} s\nhint: raise --timeout on a loaded machine", a.timeout)).into())
+    } else {
+        Err(UserError(format!(
+            "boot check failed: QEMU exited (status {:?}) before `bakery: ready`",
+            out.exit_status
+        ))
+        .into())
+    }
 }
 
 /// The JSON Schema of profiles, as committed in `profiles/profile.schema.json`.

@@ -41,6 +41,9 @@ pub enum Cmd {
     /// Show an image's partitions, filesystems and node config, and verify its checksums.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
+    /// Boot a node image in QEMU (TCG), as it would be flashed; --check waits for the ready marker.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
     /// Print the JSON Schema of profiles (for editor completion and validation).
     Schema,
     /// Print a shell completion script.
@@ -104,6 +107,44 @@ pub struct BuildArgs {
 pub struct InspectArgs {
     /// An image: .img, .img.xz or .img.zst.
     pub image: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node image (.img, .img.xz or .img.zst). Raw images are booted in place: the
+    /// VM's writes persist (use --snapshot to discard them).
+    pub image: PathBuf,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub memory: u32,
+    /// Guest network: none, or QEMU user networking (restricted: no traffic leaves it).
+    #[arg(long, value_enum, default_value_t = RunNet::User)]
+    pub net: RunNet,
+    /// Give up after this many seconds (with --check).
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Wait for `bakery: ready` or a failure marker, power off, exit 0 (ready) or 1.
+    #[arg(long)]
+    pub check: bool,
+    /// Extra kernel parameters, e.g. --append bakery.selftest=1 (repeatable).
+    #[arg(long, value_name = "PARAM")]
+    pub append: Vec<String>,
+    /// Grow the disk to this size first (like flashing to a bigger card), e.g. 2G.
+    #[arg(long, value_name = "SIZE")]
+    pub disk_size: Option<String>,
+    /// Discard the VM's writes to the disk.
+    #[arg(long)]
+    pub snapshot: bool,
+    /// Simulate a power cut: kill QEMU as soon as a console line contains TEXT, then exit
+    /// 0 (with --check; tests of first-boot recovery).
+    #[arg(long, value_name = "TEXT", requires = "check")]
+    pub power_cut_on: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunNet {
+    None,
+    User,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 //! -> outputs. [`app`] dispatches CLI commands; [`cli`] holds the clap types.
 
 pub mod app;
+pub mod boot;
 pub mod build;
 pub mod cli;
 pub mod cli_progress;

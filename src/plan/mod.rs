@@ -86,24 +86,10 @@ pub struct Artifact {
     pub source: Source,
 }
 
-/// Files from the board definition that go to p1 (kernel, initramfs, firmware, DTBs).
-/// Filled in by the board module; kept as a parameter so planning stays pure.
-pub fn board_files(board: Board) -> Vec<String> {
-    match board {
-        Board::Rpi => [
-            "vmlinuz",
-            "initrd.img",
-            "start4.elf",
-            "fixup4.dat",
-            "bcm2711-rpi-4-b.dtb",
-            "overlays/",
-        ]
-        .map(String::from)
-        .to_vec(),
-        Board::QemuAarch64 | Board::QemuX86_64 => {
-            ["vmlinuz", "initrd.img"].map(String::from).to_vec()
-        }
-    }
+/// Files from the board definition that go to p1 (kernel, initramfs, firmware, DTBs),
+/// as listed in `firmware/<board>.toml` (see [`crate::boot::boards`]).
+pub fn board_files(board: Board, table: crate::profile::PartitionTable) -> Vec<String> {
+    crate::boot::BoardDef::get(board).p1_files(table)
 }
 
 /// Compute the plan of a validated profile.
@@ -117,7 +103,7 @@ pub fn plan(p: &Profile) -> Plan {
         .filter_map(|s| s.address.ip())
         .map(|a| a.to_string())
         .collect();
-    let board_files = board_files(p.image.board);
+    let board_files = board_files(p.image.board, p.image.partition_table);
     let nodes = p
         .nodes
         .iter()

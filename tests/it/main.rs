@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod boot;
 mod build;
 mod cli;
 mod cluster;

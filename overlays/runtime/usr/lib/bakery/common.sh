@@ -1,0 +1,24 @@
+# bakery runtime: shared shell helpers (sourced by the bakery-* scripts).
+# Lines start with "bakery: " and go to the journal and the console (the units use
+# StandardOutput=journal+console); tests read them from the serial console.
+
+log() { echo "bakery: $*"; }
+fail() {
+	echo "bakery: FAIL $1: $2"
+	exit 1
+}
+BOOT=/boot/firmware
+B=$BOOT/bakery
+# Kernel command line value: cmdline_arg NAME DEFAULT
+cmdline_arg() {
+	local v="$2" w
+	for w in $(cat /proc/cmdline); do
+		case "$w" in "$1="*) v="${w#*=}" ;; "$1") v=1 ;; esac
+	done
+	echo "$v"
+}
+load_env() {
+	[ -r /run/bakery/node.env ] || fail env "/run/bakery/node.env missing (bakery-node.service did not run)"
+	# shellcheck disable=SC1091
+	. /run/bakery/node.env
+}

@@ -1,0 +1,172 @@
+//! The boot partition (p1) of one node, as a [`Tree`]: kernel, initramfs, firmware, DTBs,
+//! DT overlays, config.txt, cmdline.txt and sysconf.txt.
+//!
+//! Input: the profile (board, partition table, build timestamp), the node's plan, and the
+//! composed system tree (Debian layout: `/boot/vmlinuz-<kver>`, `/lib/modules/<kver>`,
+//! `/usr/lib/raspi-firmware`, `/usr/lib/linux-image-<kver>/broadcom`). Output: the board
+//! part of p1; the cluster helper's `bakery/` tree is laid over it by the build.
+
+use anyhow::{Context, Result, bail};
+
+use super::boards::{BoardDef, FileSet, TemplateVars};
+use super::elf::resolve_file;
+use super::initramfs::{InitramfsInput, initramfs};
+use crate::plan::{NodePlan, Plan};
+use crate::profile::{PartitionTable, Profile};
+use crate::stage::{Data, Entry, Kind, Tree};
+
+/// The kernel version of the system tree: `boot/vmlinuz-<kver>` with a matching modules
+/// dir; the highest version when there are several.
+pub fn kernel_version(system: &Tree) -> Result<String> {
+    let mut found: Vec<String> = system
+        .children("boot")
+        .filter_map(|(p, _)| p.strip_prefix("boot/vmlinuz-"))
+        .filter(|v| super::modules::modules_dir(system, v).is_some())
+        .map(String::from)
+        .collect();
+    found.sort_by_key(|a| natural(a));
+    found.pop().context(
+        "no kernel in the system tree (expected /boot/vmlinuz-<version> and /lib/modules/<version>)\nhint: add the kernel package (linux-image-*) to the profile's sources",
+    )
+}
+
+fn natural(s: &str) -> Vec<(u64, String)> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|p| (p.parse().unwrap_or(0), p.to_owned()))
+        .collect()
+}
+
+/// The build timestamp by the contract: `image.timestamp`, else `SOURCE_DATE_EPOCH`, else
+/// the newest mtime in the system tree.
+pub fn build_time(profile: &Profile, system: &Tree) -> i64 {
+    profile
+        .image
+        .timestamp
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok()?.parse().ok())
+        .unwrap_or_else(|| system.iter().map(|(_, e)| e.mtime).max().unwrap_or(0))
+}
+
+/// sysconf.txt (Debian raspi convention): commented defaults; an uncommented line
+/// overrides the profile on this card at the next boot.
+pub fn sysconf_txt(hostname: &str) -> String {
+    format!(
+        "# sysconf.txt: read by bakery-node at every boot (Debian raspi convention).\n\
+         # Uncomment and edit a line to override the profile on this card only:\n\
+         #\n\
+         # hostname - the system hostname (the K3s node name stays the profile's)\n\
+         # root_authorized_key - one more SSH public key for root\n\
+         # (root_pw is not supported: this image allows SSH keys only)\n\
+         #\n\
+         #hostname={hostname}\n\
+         #root_authorized_key=ssh-ed25519 AAAA... you@example\n"
+    )
+}
+
+fn copy_set(
+    p1: &mut Tree,
+    system: &Tree,
+    set: &FileSet,
+    kver: &str,
+    table: PartitionTable,
+    dest_dir: &str,
+    mtime: i64,
+) -> Result<()> {
+    let dir = set.dir(kver);
+    for name in set.required(table) {
+        let (_, d) = resolve_file(system, &format!("{dir}/{name}")).with_context(|| {
+            format!("board file {name} (from /{dir})\nhint: the profile's sources must include the package that ships /{dir}")
+        })?;
+        p1.insert(
+            &format!("{dest_dir}{name}"),
+            Entry::file(d, 0o644).with_mtime(mtime),
+        )?;
+    }
+    for name in &set.optional {
+        match resolve_file(system, &format!("{dir}/{name}")) {
+            Ok((_, d)) => p1.insert(
+                &format!("{dest_dir}{name}"),
+                Entry::file(d, 0o644).with_mtime(mtime),
+            )?,
+            Err(_) => tracing::info!("optional board file /{dir}/{name} is not in the system tree"),
+        }
+    }
+    Ok(())
+}
+
+/// The board part of one node's boot partition, at the contract's build timestamp
+/// ([`build_time`]).
+pub fn boot_tree(profile: &Profile, plan: &Plan, node: &NodePlan, system: &Tree) -> Result<Tree> {
+    boot_tree_at(profile, plan, node, system, build_time(profile, system))
+}
+
+/// [`boot_tree`] with the build timestamp given by the caller (every mtime, the clock
+/// floor of the initramfs).
+pub fn boot_tree_at(
+    profile: &Profile,
+    plan: &Plan,
+    node: &NodePlan,
+    system: &Tree,
+    mtime: i64,
+) -> Result<Tree> {
+    let board = BoardDef::get(plan.board);
+    let table = profile.image.partition_table;
+    let kver = kernel_version(system)?;
+    let mut p1 = Tree::new();
+    p1.default_mtime = mtime;
+    if let Some(e) = p1.get_mut("") {
+        e.mtime = mtime;
+    }
+
+    let (_, kernel) = resolve_file(system, &format!("boot/vmlinuz-{kver}"))?;
+    p1.insert(&board.kernel, Entry::file(kernel, 0o644).with_mtime(mtime))?;
+    let initrd = initramfs(&InitramfsInput {
+        board: &board,
+        system,
+        kver: &kver,
+        build_time: mtime,
+    })
+    .context("building the initramfs")?;
+    p1.insert(
+        &board.initramfs,
+        Entry::file(Data::bytes(initrd), 0o644).with_mtime(mtime),
+    )?;
+
+    copy_set(&mut p1, system, &board.firmware, &kver, table, "", mtime)?;
+    copy_set(&mut p1, system, &board.dtbs, &kver, table, "", mtime)?;
+    if !board.overlays.from.is_empty() {
+        p1.insert("overlays", Entry::dir(0o755).with_mtime(mtime))?;
+        copy_set(
+            &mut p1,
+            system,
+            &board.overlays,
+            &kver,
+            table,
+            "overlays/",
+            mtime,
+        )?;
+    }
+
+    // The same signature the disk writer uses (plan::layout), whatever the sizes.
+    let signature = crate::plan::Layout::compute(
+        &plan.cluster,
+        &node.name,
+        table,
+        profile.image.boot_size,
+        crate::profile::ByteSize(1),
+        profile.image.data_size,
+    )
+    .disk_signature;
+    let vars = TemplateVars {
+        node: &node.name,
+        mbr_signature: (table == PartitionTable::Mbr).then_some(signature.as_str()),
+    };
+    p1.add_bytes("config.txt", board.config_txt(&vars), 0o644)?;
+    p1.add_bytes("cmdline.txt", board.cmdline_txt(&vars), 0o644)?;
+    p1.add_bytes("sysconf.txt", sysconf_txt(&node.name), 0o644)?;
+    for (p, e) in p1.iter() {
+        if !matches!(e.kind, Kind::File(_) | Kind::Dir) {
+            bail!("boot partition entry {p} is not a file or directory");
+        }
+    }
+    Ok(p1)
+}
