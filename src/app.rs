@@ -91,9 +91,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 out_dir,
                 nodes: a.nodes,
                 offline: a.offline,
+                cache_dir: a.cache_dir,
                 ..Default::default()
             };
-            let r = build::run(&p, &plan, &opts, &build::LogReporter)?;
+            let reporter = crate::cli_progress::reporter();
+            let r = build::run(&p, &plan, &opts, reporter.as_ref())?;
             for f in &r.files {
                 writeln!(out, "{}", f.display())?;
             }

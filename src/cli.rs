@@ -101,6 +101,10 @@ pub struct BuildArgs {
     /// Use only local and cached parts; never download.
     #[arg(long)]
     pub offline: bool,
+    /// The download cache [default: $BAKERY_CACHE_DIR, else $XDG_CACHE_HOME/bakery-image,
+    /// else ~/.cache/bakery-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

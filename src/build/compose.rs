@@ -1,161 +1,103 @@
-//! Seams of the build that other parts fill in: the system tree and each node's boot tree.
+//! The build's inputs made concrete: the system tree and each node's boot tree.
 //!
-//! Until the sources (fetch, .deb), boot (board files, initramfs, config.txt) and cluster
-//! (everything under `bakery/`) parts are merged, [`compose_system`] reads local sources
-//! only (a rootfs directory or plain tar, a local k3s binary and air-gap archives, and
-//! the profile's overlay directories) and [`boot_tree`] writes placeholder boot files
-//! plus a minimal `bakery/node.env`. Both keep their signatures when the real parts land.
+//! [`compose_system`] lays, in order: the base rootfs (a tar archive, an OS image or a
+//! directory), the Debian packages, the k3s binary and air-gap image archives;
+//! [`finish_system`] adds the bakery node runtime and the profile's overlay directories,
+//! fixes the timestamps and checks that the result holds what the node runtime needs.
+//! [`boot_tree`] is partition 1 of one node: the
+//! board's boot files plus everything the cluster renders under `bakery/`.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-use crate::app::UserError;
+use crate::boot::BoardDef;
+use crate::cluster::{self, Secrets};
+use crate::fetch::Fetched;
 use crate::plan::{NodePlan, Plan};
-use crate::profile::{Profile, Source};
+use crate::profile::Profile;
+use crate::stage::check::{Requirements, check_base};
 use crate::stage::dir::{DirOptions, read_dir};
-use crate::stage::{Data, Entry, Kind, Tree};
+use crate::stage::{self, ContentStore, Data, Entry, Tree};
 
-fn local(role: &str, s: &Source) -> Result<std::path::PathBuf> {
-    match s {
-        Source::Path { path, .. } => Ok(path.clone()),
-        Source::Url { url, .. } => Err(UserError(format!(
-            "sources.{role}: downloading {url} is not implemented in this build yet\nhint: download it yourself and use path = \"...\""
-        ))
-        .into()),
+/// Local paths of the fetched parts, by role ("rootfs", "packages[0]", "k3s", ...).
+#[derive(Debug, Default)]
+pub struct Parts(BTreeMap<String, PathBuf>);
+
+impl Parts {
+    pub fn new(fetched: &[Fetched]) -> Self {
+        Self(fetched.iter().map(|f| (f.role.clone(), f.path.clone())).collect())
+    }
+    fn get(&self, role: &str) -> Result<&Path> {
+        self.0.get(role).map(PathBuf::as_path).with_context(|| format!("part {role} was not fetched"))
     }
 }
 
-/// The system tree: base rootfs, then packages, k3s, air-gap images and overlays.
-pub fn compose_system(profile: &Profile, work: &Path) -> Result<Tree> {
+/// The system tree as the sources give it: base rootfs, packages, k3s, air-gap images.
+pub fn compose_system(profile: &Profile, parts: &Parts, work: &Path) -> Result<Tree> {
     let s = &profile.sources;
+    let mut store = ContentStore::new(work.join("content"))?;
     let mut tree = match &s.rootfs {
-        Some(src) => {
-            let p = local("rootfs", src)?;
-            if p.is_dir() {
-                read_dir(&p, DirOptions::default())
-                    .with_context(|| format!("reading rootfs directory {}", p.display()))?
+        Some(_) => {
+            let base = parts.get("rootfs")?;
+            if base.is_dir() {
+                read_dir(base, DirOptions::default())
+                    .with_context(|| format!("reading rootfs directory {}", base.display()))?
             } else {
-                read_tar(&p, &work.join("rootfs-content"))
-                    .with_context(|| format!("reading rootfs archive {}", p.display()))?
+                stage::read_base(base, &mut store)?
             }
         }
         None => Tree::new(),
     };
-    if !s.packages.is_empty() {
-        bail!(UserError(
-            "sources.packages: installing .deb packages is not implemented in this build yet\nhint: leave packages out for now".into()
-        ));
+    for i in 0..s.packages.len() {
+        let deb = parts.get(&format!("packages[{i}]"))?;
+        stage::apply(&mut tree, deb, &mut store)?;
     }
-    if let Some(k) = &s.k3s {
-        let p = local("k3s", k)?;
-        tree.insert(
-            "usr/local/bin/k3s",
-            Entry::file(Data::Path(p), 0o755).with_mtime(tree.default_mtime),
-        )?;
+    if s.k3s.is_some() {
+        let k3s = parts.get("k3s")?;
+        tree.insert("usr/local/bin/k3s", Entry::file(Data::Path(k3s.to_owned()), 0o755))?;
     }
-    for (i, a) in s.airgap_images.iter().enumerate() {
-        let p = local(&format!("airgap-images[{i}]"), a)?;
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| format!("images-{i}.tar"));
-        tree.insert(
-            &format!("var/lib/rancher/k3s/agent/images/{name}"),
-            Entry::file(Data::Path(p), 0o644),
-        )?;
-    }
-    for o in &s.overlays {
-        let over = read_dir(
-            o,
-            DirOptions {
-                owner: Some((0, 0)),
-                max_mtime: None,
-            },
-        )
-        .with_context(|| format!("reading overlay {}", o.display()))?;
-        tree.overlay(&over)?;
+    for i in 0..s.airgap_images.len() {
+        let role = format!("airgap-images[{i}]");
+        let p = parts.get(&role)?;
+        // Keep the upstream name: K3s picks the decompressor by extension.
+        let name = match &s.airgap_images[i] {
+            crate::profile::Source::Url { url, .. } => url.rsplit('/').next().unwrap_or("images.tar").to_owned(),
+            crate::profile::Source::Path { path, .. } => path.file_name().map_or("images.tar".into(), |n| n.to_string_lossy().into_owned()),
+        };
+        tree.insert(&format!("var/lib/rancher/k3s/agent/images/{name}"), Entry::file(Data::Path(p.to_owned()), 0o644))?;
     }
     Ok(tree)
 }
 
-/// Read a plain tar archive into a tree; file contents go to `content_dir`.
-pub fn read_tar(path: &Path, content_dir: &Path) -> Result<Tree> {
-    fs_err::create_dir_all(content_dir)?;
-    let mut ar = tar::Archive::new(std::io::BufReader::new(fs_err::File::open(path)?));
-    let mut tree = Tree::new();
-    for (i, e) in ar.entries()?.enumerate() {
-        let mut e = e?;
-        let h = e.header().clone();
-        let name = e.path()?.to_string_lossy().into_owned();
-        let rel = crate::stage::tree::normalize(&name)?;
-        let mut xattrs = Vec::new();
-        if let Some(exts) = e.pax_extensions()? {
-            for x in exts {
-                let x = x?;
-                if let Some(k) = x.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                    xattrs.push((k.to_owned(), x.value_bytes().to_vec()));
-                }
-            }
-        }
-        let link = || -> Result<String> {
-            Ok(e.link_name()?
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default())
-        };
-        let kind = match h.entry_type() {
-            tar::EntryType::Directory => Kind::Dir,
-            tar::EntryType::Symlink => Kind::Symlink(link()?),
-            tar::EntryType::Link => Kind::Hardlink(crate::stage::tree::normalize(&link()?)?),
-            tar::EntryType::Char => Kind::CharDev {
-                major: h.device_major()?.unwrap_or(0),
-                minor: h.device_minor()?.unwrap_or(0),
-            },
-            tar::EntryType::Block => Kind::BlockDev {
-                major: h.device_major()?.unwrap_or(0),
-                minor: h.device_minor()?.unwrap_or(0),
-            },
-            tar::EntryType::Fifo => Kind::Fifo,
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let dst = content_dir.join(i.to_string());
-                let mut out = fs_err::File::create(&dst)?;
-                std::io::copy(&mut e, &mut out)?;
-                Kind::File(Data::Path(dst))
-            }
-            _ => continue,
-        };
-        let entry = Entry {
-            kind,
-            mode: h.mode()? & 0o7777,
-            uid: h.uid()? as u32,
-            gid: h.gid()? as u32,
-            mtime: h.mtime()? as i64,
-            xattrs,
-        };
-        if rel.is_empty() {
-            *tree.get_mut("").expect("root") = entry;
-        } else {
-            tree.insert(&rel, entry)?;
-        }
+/// Lay the node runtime, then the profile's overlay directories, over the composed tree;
+/// fix every mtime at `timestamp`; check that the result holds what the runtime needs.
+pub fn finish_system(profile: &Profile, system: &mut Tree, timestamp: i64, check: bool) -> Result<()> {
+    crate::boot::prepare_system(system, timestamp)?;
+    for o in &profile.sources.overlays {
+        let over = read_dir(o, DirOptions { owner: Some((0, 0)), max_mtime: None })
+            .with_context(|| format!("reading overlay {}", o.display()))?;
+        system.overlay(&over)?;
     }
-    Ok(tree)
+    if check {
+        let mut req = Requirements::for_profile(profile);
+        req.kernel_modules = BoardDef::get(profile.image.board).modules.load;
+        check_base(system, &req)?;
+    }
+    system.clamp_mtimes(timestamp);
+    if let Some(root) = system.get_mut("") {
+        root.mtime = timestamp;
+    }
+    Ok(())
 }
 
-/// The boot partition of one node (placeholder boot files and `bakery/node.env`).
-pub fn boot_tree(plan: &Plan, node: &NodePlan, timestamp: i64) -> Result<Tree> {
-    let mut t = Tree::new();
-    t.default_mtime = timestamp;
-    t.add_bytes("config.txt", "arm_64bit=1\n", 0o644)?;
-    t.add_bytes(
-        "cmdline.txt",
-        "console=ttyAMA0,115200 console=tty1 rootwait cgroup_memory=1 cgroup_enable=memory\n",
-        0o644,
-    )?;
-    let role = node.role.to_string();
-    let env = format!(
-        "BAKERY_CLUSTER='{}'\nBAKERY_HOSTNAME='{}'\nBAKERY_ROLE='{}'\nBAKERY_BUILD_TIME='{}'\n",
-        plan.cluster, node.name, role, timestamp
-    );
-    t.add_bytes("bakery/node.env", env, 0o644)?;
+/// Partition 1 of one node: board boot files plus the rendered `bakery/` tree.
+pub fn boot_tree(profile: &Profile, plan: &Plan, node: &NodePlan, system: &Tree, secrets: &Secrets, timestamp: i64) -> Result<Tree> {
+    let mut t = crate::boot::boot_tree_at(profile, plan, node, system, timestamp)
+        .with_context(|| format!("the boot files of node {}", node.name))?;
+    let rendered = cluster::render_node(profile, plan, secrets, &node.name, timestamp)
+        .with_context(|| format!("rendering the configuration of node {}", node.name))?;
+    t.overlay(&rendered)?;
     Ok(t)
 }

@@ -14,9 +14,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-pub use compose::{boot_tree, compose_system};
+pub use compose::{Parts, boot_tree, compose_system, finish_system};
 
 use crate::app::UserError;
+use crate::cluster::{self, Secrets};
+use crate::fetch::{self, FetchOptions};
+use crate::progress;
 use crate::image::{self, Codec, FailPoint, ImageOptions, ImagesOutput, Staging, outputs};
 use crate::plan::Plan;
 use crate::profile::Profile;
@@ -30,24 +33,14 @@ pub struct BuildOptions {
     pub nodes: Vec<String>,
     /// Use only cached or local parts (no downloads).
     pub offline: bool,
+    /// The download cache (default: [`fetch::default_dir`]).
+    pub cache_dir: Option<PathBuf>,
+    /// Skip the check that the base holds what the node runtime needs (tests that build
+    /// from small synthetic trees).
+    pub skip_base_check: bool,
     /// Override the image compressor (tests and benchmarks use a fast one).
     pub codec: Option<Codec>,
     pub fail_at: Option<FailPoint>,
-}
-
-/// Progress of a build, for people.
-pub trait Reporter {
-    fn step(&self, what: &str);
-}
-
-/// Reports progress as `tracing` info lines.
-#[derive(Debug, Default)]
-pub struct LogReporter;
-
-impl Reporter for LogReporter {
-    fn step(&self, what: &str) {
-        tracing::info!("{what}");
-    }
 }
 
 #[derive(Debug)]
@@ -80,7 +73,7 @@ pub fn run(
     profile: &Profile,
     plan: &Plan,
     opts: &BuildOptions,
-    reporter: &dyn Reporter,
+    reporter: &dyn progress::Reporter,
 ) -> Result<BuildResult> {
     let t0 = Instant::now();
     for n in &opts.nodes {
@@ -100,23 +93,36 @@ pub fn run(
         .tempdir_in(&opts.out_dir)
         .with_context(|| format!("creating a work directory in {}", opts.out_dir.display()))?;
 
-    reporter.step("composing the system tree");
-    let mut system = compose_system(profile, work.path())?;
+    tracing::info!("fetching {} part(s)", plan.artifacts.len());
+    let cache_dir = match &opts.cache_dir {
+        Some(d) => d.clone(),
+        None => fetch::default_dir().ok_or_else(|| {
+            UserError("no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: set BAKERY_CACHE_DIR".into())
+        })?,
+    };
+    let mut fopts = FetchOptions::new(cache_dir);
+    fopts.offline = opts.offline;
+    let fetched = fetch::fetch_all(&plan.artifacts, &fopts, reporter)?;
+
+    tracing::info!("composing the system tree");
+    let mut system = compose_system(profile, &Parts::new(&fetched), work.path())?;
     let timestamp = build_timestamp(profile, &system)?;
-    system.clamp_mtimes(timestamp);
-    if let Some(root) = system.get_mut("") {
-        root.mtime = timestamp;
-    }
+    finish_system(profile, &mut system, timestamp, !opts.skip_base_check)?;
     let compose_seconds = t0.elapsed().as_secs_f64();
 
+    let secrets = Secrets::load_or_create(&profile.secrets_dir, profile)?;
+    for w in secrets.warnings() {
+        tracing::warn!("{w}");
+    }
     let mut boot_trees = BTreeMap::new();
     for n in &plan.nodes {
         if opts.nodes.is_empty() || opts.nodes.contains(&n.name) {
-            boot_trees.insert(n.name.clone(), boot_tree(plan, n, timestamp)?);
+            tracing::info!("boot partition of {}", n.name);
+            boot_trees.insert(n.name.clone(), boot_tree(profile, plan, n, &system, &secrets, timestamp)?);
         }
     }
 
-    reporter.step("writing images");
+    tracing::info!("writing images");
     let iopts = ImageOptions {
         image: profile.image.clone(),
         timestamp,
@@ -126,7 +132,9 @@ pub fn run(
     };
     let images = image::write_node_images(plan, &system, &boot_trees, &iopts, &mut staging)?;
 
-    reporter.step("writing checksums and lists");
+    tracing::info!("writing checksums, lists and the kubeconfig");
+    staging.write_private("kubeconfig", cluster::kubeconfig(profile, &secrets)?.as_bytes())?;
+    staging.write("known_hosts", cluster::known_hosts(profile, &secrets)?.as_bytes())?;
     for n in &images.nodes {
         staging.write(
             &format!("{}.sha256", n.file_name),
@@ -157,11 +165,7 @@ pub fn run(
     staging.write("build.json", record.to_json()?.as_bytes())?;
     let files = staging.commit()?;
     drop(work);
-    reporter.step(&format!(
-        "built {} image(s) in {:.1}s",
-        images.nodes.len(),
-        t0.elapsed().as_secs_f64()
-    ));
+    tracing::info!("built {} image(s) in {:.1}s", images.nodes.len(), t0.elapsed().as_secs_f64());
     Ok(BuildResult {
         images,
         files,

@@ -146,5 +146,5 @@ pub fn build(
         ..Default::default()
     };
     tweak(&mut opts);
-    build::run(&p, &plan, &opts, &build::LogReporter)
+    build::run(&p, &plan, &opts, &bakery_image::progress::Quiet)
 }
