@@ -72,8 +72,8 @@ fn root_dir(arch: &'static str) -> Option<&'static Path> {
     let cell = if arch == "arm64" { &ARM } else { &AMD };
     cell.get_or_init(|| {
         let p = parts(arch)?;
-        let work = // one fixed place per arch, replaced each run
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bakery-it-boot-{arch}"));
+        // One fixed place per arch, replaced each run, so runs do not pile up copies.
+        let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bakery-it-boot-{arch}"));
         let root = work.join("root");
         let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(&root).unwrap();
