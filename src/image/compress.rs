@@ -48,45 +48,6 @@ impl Codec {
     }
 }
 
-/// A writer that hashes and counts what passes through it.
-#[derive(Debug)]
-pub struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashWriter<W> {
-    pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-    pub fn finish(self) -> (W, Digest) {
-        (
-            self.inner,
-            Digest {
-                size: self.count,
-                sha256: hex::encode(self.hasher.finalize()),
-            },
-        )
-    }
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// A running SHA-256 over the uncompressed image.
 #[derive(Debug, Default, Clone)]
 pub struct RawHash {

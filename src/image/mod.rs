@@ -217,7 +217,7 @@ pub fn write_node_images(
             (Some(c), Some(shared)) => {
                 let part = staging.partial(&file_name);
                 let out = fs_err::File::create(&part)?;
-                let mut out = compress::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
+                let mut out = crate::io::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
                 let mut raw = compress::RawHash::default();
                 let p2 = layout.part(PartRole::System);
                 let spans = shared_spans(&file, p1.start, p1.size, boot)?;
@@ -240,7 +240,11 @@ pub fn write_node_images(
                     &mut raw,
                     &mut out,
                 )?;
-                let (w, download) = out.finish();
+                let (w, sha256, size) = out.finish();
+                let download = compress::Digest {
+                    size,
+                    sha256: sha256.to_string(),
+                };
                 w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                 drop(file);
                 fs_err::remove_file(&raw_path)?;

@@ -64,19 +64,7 @@ pub fn node_files(p: &Profile, node: &Node, board_files: &[String]) -> Vec<Plann
             false,
         ));
         v.push(f("bakery/etc/rancher/k3s/join.yaml", false));
-        for tls in [
-            "server-ca.crt",
-            "server-ca.key",
-            "client-ca.crt",
-            "client-ca.key",
-            "request-header-ca.crt",
-            "request-header-ca.key",
-            "etcd/peer-ca.crt",
-            "etcd/peer-ca.key",
-            "etcd/server-ca.crt",
-            "etcd/server-ca.key",
-            "service.key",
-        ] {
+        for tls in crate::cluster::pki::CA_FILES {
             v.push(f(format!("bakery/tls/{tls}"), tls.ends_with(".key")));
         }
     }
