@@ -14,7 +14,7 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "bakery-image", version, about = "Bake immutable, self-assembling K3s cluster images for Raspberry Pi and QEMU", after_help = EXIT_CODES)]
 pub struct Cli {
-    /// More output (-v info, -vv debug with every external command).
+    /// More output: -v adds debug lines (every external command), -vv those of libraries too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]

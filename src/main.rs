@@ -7,8 +7,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = bakery_image::cli::Cli::parse();
     let level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
+        // Our progress lines by default; dependencies only when something is wrong.
+        0 => "bakery_image=info,warn",
+        1 => "bakery_image=debug,info",
         _ => "debug",
     };
     tracing_subscriber::fmt()
