@@ -1,76 +1,73 @@
 //! The build pipeline end to end: reproducibility, all-or-nothing outputs, the CLI.
-
-use std::path::Path;
+//!
+//! Full builds are slow (the real amd64 rootfs, kernel and busybox), so these tests share
+//! the builds in [`crate::util`]: [`shared_build`] and [`cli_zst_build`].
 
 use assert_cmd::Command;
-use bakery_image::image::FailPoint;
 
-use crate::util::{build, have, make_profile};
-
-/// Files in `dir` that do not start with a dot.
-fn visible(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
+use crate::util::{build, cli_zst_build, have, make_profile, shared_build, visible};
 
 #[test]
 fn rebuild_is_byte_identical() {
-    let d = tempfile::tempdir().unwrap();
-    let profile = make_profile(d.path(), "");
-    let a = build(&profile, &d.path().join("a"), |_| {}).unwrap();
-    let b = build(&profile, &d.path().join("b"), |_| {}).unwrap();
+    let Some(s) = shared_build() else {
+        return;
+    };
+    // Same profile, so the same secrets directory beside it.
+    let b_dir = s.dir.join("b");
+    let a = &s.result;
+    let b = build(&s.profile, &b_dir, |_| {}).unwrap();
     for (x, y) in a.images.nodes.iter().zip(&b.images.nodes) {
         assert_eq!(x.raw, y.raw, "{}", x.node);
         assert_eq!(x.download, y.download, "{}", x.node);
-        let fx = std::fs::read(d.path().join("a").join(&x.file_name)).unwrap();
-        let fy = std::fs::read(d.path().join("b").join(&y.file_name)).unwrap();
+        let fx = std::fs::read(s.out.join(&x.file_name)).unwrap();
+        let fy = std::fs::read(b_dir.join(&y.file_name)).unwrap();
         assert!(fx == fy, "{} differs between builds", x.file_name);
     }
     assert_ne!(
         a.images.nodes[0].raw.sha256, a.images.nodes[1].raw.sha256,
         "nodes differ"
     );
-    for f in ["SHA256SUMS", "n1.img.xz.sha256"] {
+    for f in [
+        "SHA256SUMS",
+        "n1.img.xz.sha256",
+        "kubeconfig",
+        "known_hosts",
+    ] {
         assert_eq!(
-            std::fs::read(d.path().join("a").join(f)).unwrap(),
-            std::fs::read(d.path().join("b").join(f)).unwrap(),
+            std::fs::read(s.out.join(f)).unwrap(),
+            std::fs::read(b_dir.join(f)).unwrap(),
             "{f}"
         );
     }
     // The lists differ only in their file:// URLs.
-    let la = std::fs::read_to_string(d.path().join("a/os_list.json")).unwrap();
-    let lb = std::fs::read_to_string(d.path().join("b/os_list.json")).unwrap();
+    let la = std::fs::read_to_string(s.out.join("os_list.json")).unwrap();
+    let lb = std::fs::read_to_string(b_dir.join("os_list.json")).unwrap();
     assert_eq!(la.replace("/a/", "/b/"), lb);
+    std::fs::remove_dir_all(&b_dir).unwrap();
 }
 
 #[test]
 fn failed_build_leaves_no_file_under_a_final_name() {
-    let d = tempfile::tempdir().unwrap();
-    let profile = make_profile(d.path(), "");
-    let out = d.path().join("out");
-    let e = build(&profile, &out, |o| o.fail_at = Some(FailPoint::AfterBoot)).unwrap_err();
-    assert!(format!("{e:#}").contains("fail point"), "{e:#}");
-    assert_eq!(visible(&out), Vec::<String>::new());
-    let all: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    let Some(s) = shared_build() else {
+        return;
+    };
+    // The shared fixture first ran a build that stops after the boot partition.
+    let f = &s.failed;
+    assert!(f.error.contains("fail point"), "{}", f.error);
     assert!(
-        all.is_empty(),
-        "partial and work files are removed too: {all:?}"
+        f.left.is_empty(),
+        "partial and work files are removed too: {:?}",
+        f.left
     );
-    // A good build afterwards publishes everything.
-    build(&profile, &out, |_| {}).unwrap();
+    // A good build afterwards, into the same directory, publishes everything.
     assert_eq!(
-        visible(&out),
+        visible(&s.out),
         [
             "SHA256SUMS",
             "bakery-icon.svg",
             "build.json",
+            "known_hosts",
+            "kubeconfig",
             "n1.img.xz",
             "n1.img.xz.sha256",
             "n2.img.xz",
@@ -79,15 +76,20 @@ fn failed_build_leaves_no_file_under_a_final_name() {
         ]
     );
     let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("build.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(s.out.join("build.json")).unwrap()).unwrap();
     assert_eq!(record["timestamp"], 1_767_323_045);
     assert_eq!(record["images"]["nodes"].as_array().unwrap().len(), 2);
+    let inputs = record["inputs"].as_array().unwrap();
     assert!(
-        record["inputs"][0]["source"]
+        inputs[0]["source"]
             .as_str()
             .unwrap()
-            .ends_with("root")
+            .ends_with("rootfs.tar"),
+        "{inputs:?}"
     );
+    let last = inputs.last().unwrap();
+    assert_eq!(last["role"], "overlays[0]");
+    assert!(last["source"].as_str().unwrap().ends_with("root"), "{last}");
 }
 
 #[test]
@@ -95,16 +97,9 @@ fn cli_build_then_inspect_verifies_checksums() {
     if !have(&["xz"]) {
         return;
     }
-    let d = tempfile::tempdir().unwrap();
-    let profile = make_profile(d.path(), "format = \"zst\"");
-    let out = d.path().join("out");
-    Command::cargo_bin("bakery-image")
-        .unwrap()
-        .args(["build", "--node", "n1", "--out"])
-        .arg(&out)
-        .arg(&profile)
-        .assert()
-        .success();
+    let Some(out) = cli_zst_build() else {
+        return;
+    };
     let img = out.join("n1.img.zst");
     let o = Command::cargo_bin("bakery-image")
         .unwrap()
@@ -125,7 +120,12 @@ fn cli_build_then_inspect_verifies_checksums() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
-    // A wrong digest in SHA256SUMS is caught: exit 1.
+    use std::os::unix::fs::PermissionsExt;
+    let kc = std::fs::metadata(out.join("kubeconfig")).unwrap();
+    assert_eq!(kc.permissions().mode() & 0o777, 0o600, "kubeconfig mode");
+    assert!(out.join("known_hosts").is_file());
+    // A wrong digest in SHA256SUMS is caught: exit 1. (Restored before anyone else
+    // reads SHA256SUMS of this fixture: only this test does.)
     let sums = out.join("SHA256SUMS");
     let s = std::fs::read_to_string(&sums).unwrap();
     std::fs::write(&sums, format!("{}  n1.img.zst\n", "0".repeat(64))).unwrap();
@@ -135,14 +135,16 @@ fn cli_build_then_inspect_verifies_checksums() {
         .arg(&img)
         .assert()
         .code(1);
-    assert!(String::from_utf8_lossy(&o.get_output().stdout).contains("FAIL SHA256SUMS"));
     std::fs::write(&sums, s).unwrap();
+    assert!(String::from_utf8_lossy(&o.get_output().stdout).contains("FAIL SHA256SUMS"));
 }
 
 #[test]
 fn unknown_node_is_a_user_error() {
     let d = tempfile::tempdir().unwrap();
-    let profile = make_profile(d.path(), "");
+    let Some(profile) = make_profile(d.path(), "") else {
+        return;
+    };
     let o = Command::cargo_bin("bakery-image")
         .unwrap()
         .args(["build", "--node", "nope", "--out"])

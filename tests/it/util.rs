@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use bakery_image::build::{self, BuildOptions, BuildResult};
-use bakery_image::image::Codec;
+use bakery_image::image::{Codec, FailPoint};
 
 /// Whether `tool` is on PATH. In CI a missing tool fails the test; locally it is skipped.
 pub fn have(tools: &[&str]) -> bool {
@@ -87,8 +88,33 @@ pub fn make_rootfs(dir: &Path) {
     std::fs::set_permissions(r.join("var/empty"), std::fs::Permissions::from_mode(0o750)).unwrap();
 }
 
-/// A two-node profile (server n1, agent n2) over a generated rootfs in `dir`.
-pub fn make_profile(dir: &Path, image_extra: &str) -> PathBuf {
+/// The directory of the test parts made by `ci/fetch-parts`: `$BAKERY_PARTS`, else
+/// `.cache/parts` in the repository. `None` (with a printed reason) when the amd64 parts
+/// are missing; in CI a missing part fails the test.
+pub fn parts_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("BAKERY_PARTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/parts"));
+    for f in ["rootfs.tar", "linux-image.deb", "busybox-static.deb"] {
+        let p = dir.join("amd64").join(f);
+        if !p.is_file() {
+            if std::env::var_os("CI").is_some() {
+                panic!("{} is missing; run ci/fetch-parts", p.display());
+            }
+            eprintln!("skipping: {} is missing (run ci/fetch-parts)", p.display());
+            return None;
+        }
+    }
+    Some(dir)
+}
+
+/// A two-node profile (server n1, agent n2) for board qemu-x86_64 over the real amd64
+/// test parts (rootfs, kernel, busybox), the k3s stand-in and, as the overlay `root`, a
+/// generated tree with the special cases (modes, links, long names, an empty file).
+/// `None` when the parts are missing (see [`parts_dir`]).
+pub fn make_profile(dir: &Path, image_extra: &str) -> Option<PathBuf> {
+    let parts = parts_dir()?.join("amd64");
+    let k3s = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/k3s-standin/k3s");
     make_rootfs(&dir.join("root"));
     let p = dir.join("p.toml");
     std::fs::write(
@@ -115,21 +141,31 @@ role = "agent"
 address = "10.0.0.10"
 
 [image]
-board = "rpi"
+board = "qemu-x86_64"
 boot-size = "260MiB"
 timestamp = 2026-01-02T03:04:05Z
 {image_extra}
 
 [sources]
-rootfs = {{ path = "root" }}
-"#
+rootfs = {{ path = '{rootfs}' }}
+packages = [
+  {{ path = '{kernel}' }},
+  {{ path = '{busybox}' }},
+]
+k3s = {{ path = '{k3s}' }}
+overlays = ["root"]
+"#,
+            rootfs = parts.join("rootfs.tar").display(),
+            kernel = parts.join("linux-image.deb").display(),
+            busybox = parts.join("busybox-static.deb").display(),
+            k3s = k3s.display(),
         ),
     )
     .unwrap();
-    p
+    Some(p)
 }
 
-/// Build `profile` into `out` with a fast xz preset.
+/// Build `profile` into `out` with a fast xz preset (download cache beside the profile).
 pub fn build(
     profile: &Path,
     out: &Path,
@@ -143,8 +179,122 @@ pub fn build(
             preset: 0,
             threads: 2,
         }),
+        cache_dir: Some(profile.with_file_name("cache")),
         ..Default::default()
     };
     tweak(&mut opts);
     build::run(&p, &plan, &opts, &bakery_image::progress::Quiet)
+}
+
+/// Files in `dir` that do not start with a dot.
+pub fn visible(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A directory under the target dir, emptied first: fixtures live as long as the test
+/// binary (statics are never dropped), so they are cleaned up by the next run instead.
+fn fixture_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if d.exists() {
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The build that several tests share (each full build takes tens of seconds).
+pub struct SharedBuild {
+    /// Holds the profile, its overlay `root`, its secrets and the output.
+    pub dir: PathBuf,
+    pub profile: PathBuf,
+    /// Output of the good build (GPT, xz preset 0, both nodes, system-size fixed).
+    pub out: PathBuf,
+    pub result: BuildResult,
+    /// The build into `out` that failed at [`FailPoint::AfterBoot`] just before.
+    pub failed: FailedBuild,
+}
+
+/// What a failed build left behind.
+pub struct FailedBuild {
+    pub error: String,
+    /// Every name left in the output directory, dot files included.
+    pub left: Vec<String>,
+}
+
+/// The two-node xz build shared by the image and build tests: first a build that fails
+/// after the boot partition, then a good one into the same directory. `None` when the
+/// parts are missing; a build error panics in every test that asks.
+pub fn shared_build() -> Option<&'static SharedBuild> {
+    static SHARED: OnceLock<Option<Result<SharedBuild, String>>> = OnceLock::new();
+    let r = SHARED.get_or_init(|| {
+        let dir = fixture_dir("shared-build");
+        let profile = make_profile(&dir, "system-size = \"320MiB\"")?;
+        let out = dir.join("a");
+        let error = match build(&profile, &out, |o| o.fail_at = Some(FailPoint::AfterBoot)) {
+            Ok(_) => return Some(Err("the build with a fail point succeeded".into())),
+            Err(e) => format!("{e:#}"),
+        };
+        let mut left: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let result = match build(&profile, &out, |_| {}) {
+            Ok(r) => r,
+            Err(e) => return Some(Err(format!("the shared build failed: {e:#}"))),
+        };
+        Some(Ok(SharedBuild {
+            dir,
+            profile,
+            out,
+            result,
+            failed: FailedBuild { error, left },
+        }))
+    });
+    match r {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => panic!("{e}"),
+    }
+}
+
+/// `bakery-image build --node n1` of a profile with `format = "zst"` and its default
+/// codec, shared by the zst and CLI tests. The output directory, or `None` when the
+/// parts are missing.
+pub fn cli_zst_build() -> Option<&'static Path> {
+    static OUT: OnceLock<Option<Result<PathBuf, String>>> = OnceLock::new();
+    let r = OUT.get_or_init(|| {
+        let dir = fixture_dir("cli-zst-build");
+        let profile = make_profile(&dir, "format = \"zst\"")?;
+        let out = dir.join("out");
+        let o = assert_cmd::Command::cargo_bin("bakery-image")
+            .unwrap()
+            .env("BAKERY_CACHE_DIR", dir.join("cache"))
+            .args(["build", "--node", "n1", "--out"])
+            .arg(&out)
+            .arg(&profile)
+            .output()
+            .unwrap();
+        Some(if o.status.success() {
+            Ok(out)
+        } else {
+            Err(format!(
+                "bakery-image build failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ))
+        })
+    });
+    match r {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => panic!("{e}"),
+    }
 }
