@@ -36,16 +36,6 @@ fn natural(s: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-/// The build timestamp by the contract: `image.timestamp`, else `SOURCE_DATE_EPOCH`, else
-/// the newest mtime in the system tree.
-pub fn build_time(profile: &Profile, system: &Tree) -> i64 {
-    profile
-        .image
-        .timestamp
-        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok()?.parse().ok())
-        .unwrap_or_else(|| system.iter().map(|(_, e)| e.mtime).max().unwrap_or(0))
-}
-
 /// sysconf.txt (Debian raspi convention): commented defaults; an uncommented line
 /// overrides the profile on this card at the next boot.
 pub fn sysconf_txt(hostname: &str) -> String {
@@ -93,15 +83,9 @@ fn copy_set(
     Ok(())
 }
 
-/// The board part of one node's boot partition, at the contract's build timestamp
-/// ([`build_time`]).
-pub fn boot_tree(profile: &Profile, plan: &Plan, node: &NodePlan, system: &Tree) -> Result<Tree> {
-    boot_tree_at(profile, plan, node, system, build_time(profile, system))
-}
-
-/// [`boot_tree`] with the build timestamp given by the caller (every mtime, the clock
-/// floor of the initramfs).
-pub fn boot_tree_at(
+/// The board part of one node's boot partition; `mtime` is the build timestamp (every
+/// mtime, the clock floor of the initramfs; see `build::build_timestamp`).
+pub fn boot_tree(
     profile: &Profile,
     plan: &Plan,
     node: &NodePlan,

@@ -15,7 +15,7 @@ pub mod run;
 pub mod runtime;
 
 pub use boards::BoardDef;
-pub use bootfiles::{boot_tree, boot_tree_at, build_time, kernel_version};
+pub use bootfiles::{boot_tree, kernel_version};
 pub use initramfs::{InitramfsInput, initramfs};
 pub use run::{RunOptions, RunOutcome, run};
 pub use runtime::{prepare_system, runtime_overlay};

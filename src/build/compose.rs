@@ -130,7 +130,7 @@ pub fn boot_tree(
     secrets: &Secrets,
     timestamp: i64,
 ) -> Result<Tree> {
-    let mut t = crate::boot::boot_tree_at(profile, plan, node, system, timestamp)
+    let mut t = crate::boot::boot_tree(profile, plan, node, system, timestamp)
         .with_context(|| format!("the boot files of node {}", node.name))?;
     let rendered = cluster::render_node(profile, plan, secrets, &node.name, timestamp)
         .with_context(|| format!("rendering the configuration of node {}", node.name))?;

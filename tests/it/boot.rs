@@ -395,7 +395,14 @@ fn boot_tree_of_a_pi_node_has_firmware_kernel_and_one_line_cmdline() {
     };
     let (p, pl, _d) = load_profile("rpi");
     let node = &pl.nodes[0];
-    let t = boot::boot_tree(&p, &pl, node, &sys).unwrap();
+    let t = boot::boot_tree(
+        &p,
+        &pl,
+        node,
+        &sys,
+        bakery_image::build::build_timestamp(&p, &sys).unwrap(),
+    )
+    .unwrap();
     for f in plan::board_files(Board::Rpi, p.image.partition_table) {
         assert!(
             t.contains(f.trim_end_matches('/')),
@@ -493,7 +500,14 @@ pub fn assemble_image_with(arch: &'static str, board: &str, out: &Path, table: &
         Entry::file(Data::bytes(standin), 0o755),
     )
     .unwrap();
-    let mut p1 = boot::boot_tree(&p, &pl, node, &sys).unwrap();
+    let mut p1 = boot::boot_tree(
+        &p,
+        &pl,
+        node,
+        &sys,
+        bakery_image::build::build_timestamp(&p, &sys).unwrap(),
+    )
+    .unwrap();
     for (path, content) in bakery_files(&node.name, "server", "10.99.0.11", true) {
         p1.add_bytes(&path, content, 0o644).unwrap();
     }
