@@ -27,10 +27,18 @@ pub struct Parts(BTreeMap<String, PathBuf>);
 
 impl Parts {
     pub fn new(fetched: &[Fetched]) -> Self {
-        Self(fetched.iter().map(|f| (f.role.clone(), f.path.clone())).collect())
+        Self(
+            fetched
+                .iter()
+                .map(|f| (f.role.clone(), f.path.clone()))
+                .collect(),
+        )
     }
     fn get(&self, role: &str) -> Result<&Path> {
-        self.0.get(role).map(PathBuf::as_path).with_context(|| format!("part {role} was not fetched"))
+        self.0
+            .get(role)
+            .map(PathBuf::as_path)
+            .with_context(|| format!("part {role} was not fetched"))
     }
 }
 
@@ -56,28 +64,49 @@ pub fn compose_system(profile: &Profile, parts: &Parts, work: &Path) -> Result<T
     }
     if s.k3s.is_some() {
         let k3s = parts.get("k3s")?;
-        tree.insert("usr/local/bin/k3s", Entry::file(Data::Path(k3s.to_owned()), 0o755))?;
+        tree.insert(
+            "usr/local/bin/k3s",
+            Entry::file(Data::Path(k3s.to_owned()), 0o755),
+        )?;
     }
     for i in 0..s.airgap_images.len() {
         let role = format!("airgap-images[{i}]");
         let p = parts.get(&role)?;
         // Keep the upstream name: K3s picks the decompressor by extension.
         let name = match &s.airgap_images[i] {
-            crate::profile::Source::Url { url, .. } => url.rsplit('/').next().unwrap_or("images.tar").to_owned(),
-            crate::profile::Source::Path { path, .. } => path.file_name().map_or("images.tar".into(), |n| n.to_string_lossy().into_owned()),
+            crate::profile::Source::Url { url, .. } => {
+                url.rsplit('/').next().unwrap_or("images.tar").to_owned()
+            }
+            crate::profile::Source::Path { path, .. } => path
+                .file_name()
+                .map_or("images.tar".into(), |n| n.to_string_lossy().into_owned()),
         };
-        tree.insert(&format!("var/lib/rancher/k3s/agent/images/{name}"), Entry::file(Data::Path(p.to_owned()), 0o644))?;
+        tree.insert(
+            &format!("var/lib/rancher/k3s/agent/images/{name}"),
+            Entry::file(Data::Path(p.to_owned()), 0o644),
+        )?;
     }
     Ok(tree)
 }
 
 /// Lay the node runtime, then the profile's overlay directories, over the composed tree;
 /// fix every mtime at `timestamp`; check that the result holds what the runtime needs.
-pub fn finish_system(profile: &Profile, system: &mut Tree, timestamp: i64, check: bool) -> Result<()> {
+pub fn finish_system(
+    profile: &Profile,
+    system: &mut Tree,
+    timestamp: i64,
+    check: bool,
+) -> Result<()> {
     crate::boot::prepare_system(system, timestamp)?;
     for o in &profile.sources.overlays {
-        let over = read_dir(o, DirOptions { owner: Some((0, 0)), max_mtime: None })
-            .with_context(|| format!("reading overlay {}", o.display()))?;
+        let over = read_dir(
+            o,
+            DirOptions {
+                owner: Some((0, 0)),
+                max_mtime: None,
+            },
+        )
+        .with_context(|| format!("reading overlay {}", o.display()))?;
         system.overlay(&over)?;
     }
     if check {
@@ -93,7 +122,14 @@ pub fn finish_system(profile: &Profile, system: &mut Tree, timestamp: i64, check
 }
 
 /// Partition 1 of one node: board boot files plus the rendered `bakery/` tree.
-pub fn boot_tree(profile: &Profile, plan: &Plan, node: &NodePlan, system: &Tree, secrets: &Secrets, timestamp: i64) -> Result<Tree> {
+pub fn boot_tree(
+    profile: &Profile,
+    plan: &Plan,
+    node: &NodePlan,
+    system: &Tree,
+    secrets: &Secrets,
+    timestamp: i64,
+) -> Result<Tree> {
     let mut t = crate::boot::boot_tree_at(profile, plan, node, system, timestamp)
         .with_context(|| format!("the boot files of node {}", node.name))?;
     let rendered = cluster::render_node(profile, plan, secrets, &node.name, timestamp)

@@ -19,10 +19,10 @@ pub use compose::{Parts, boot_tree, compose_system, finish_system};
 use crate::app::UserError;
 use crate::cluster::{self, Secrets};
 use crate::fetch::{self, FetchOptions};
-use crate::progress;
 use crate::image::{self, Codec, FailPoint, ImageOptions, ImagesOutput, Staging, outputs};
 use crate::plan::Plan;
 use crate::profile::Profile;
+use crate::progress;
 use crate::stage::Tree;
 
 /// What `bakery-image build` was asked to do.
@@ -118,7 +118,10 @@ pub fn run(
     for n in &plan.nodes {
         if opts.nodes.is_empty() || opts.nodes.contains(&n.name) {
             tracing::info!("boot partition of {}", n.name);
-            boot_trees.insert(n.name.clone(), boot_tree(profile, plan, n, &system, &secrets, timestamp)?);
+            boot_trees.insert(
+                n.name.clone(),
+                boot_tree(profile, plan, n, &system, &secrets, timestamp)?,
+            );
         }
     }
 
@@ -133,8 +136,14 @@ pub fn run(
     let images = image::write_node_images(plan, &system, &boot_trees, &iopts, &mut staging)?;
 
     tracing::info!("writing checksums, lists and the kubeconfig");
-    staging.write_private("kubeconfig", cluster::kubeconfig(profile, &secrets)?.as_bytes())?;
-    staging.write("known_hosts", cluster::known_hosts(profile, &secrets)?.as_bytes())?;
+    staging.write_private(
+        "kubeconfig",
+        cluster::kubeconfig(profile, &secrets)?.as_bytes(),
+    )?;
+    staging.write(
+        "known_hosts",
+        cluster::known_hosts(profile, &secrets)?.as_bytes(),
+    )?;
     for n in &images.nodes {
         staging.write(
             &format!("{}.sha256", n.file_name),
@@ -165,7 +174,11 @@ pub fn run(
     staging.write("build.json", record.to_json()?.as_bytes())?;
     let files = staging.commit()?;
     drop(work);
-    tracing::info!("built {} image(s) in {:.1}s", images.nodes.len(), t0.elapsed().as_secs_f64());
+    tracing::info!(
+        "built {} image(s) in {:.1}s",
+        images.nodes.len(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(BuildResult {
         images,
         files,

@@ -51,10 +51,14 @@ impl Staging {
     }
     /// Write a small output readable by its owner only (0600: kubeconfig).
     pub fn write_private(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        use std::io::Write as _;
         use fs_err::os::unix::fs::OpenOptionsExt as _;
+        use std::io::Write as _;
         let p = self.partial(name);
-        let mut f = fs_err::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p)?;
+        let mut f = fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)?;
         f.write_all(bytes)?;
         Ok(())
     }
