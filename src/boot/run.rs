@@ -6,7 +6,11 @@
 //! the architecture comes from the kernel image itself. The Pi console (`ttyS1`/`tty0`)
 //! is swapped for the QEMU machine's serial console. Output: the console on stdout and,
 //! with `check`, a [`RunOutcome`] (ready marker or failure, boot time). QEMU never
-//! outlives the call: it is killed on timeout, on failure and on drop.
+//! outlives the call: it is killed on timeout, on failure and on drop. A SIGKILL of the
+//! runner itself cannot reach QEMU (PR_SET_PDEATHSIG would need `unsafe` pre_exec), so
+//! harnesses start the runner in its own process group and kill the group (a power cut).
+//! Networks: none, restricted user networking, or a port on a `vde_switch` (`Net::Vde`)
+//! so several VMs share one private L2 with no host IP traffic; `mac` sets the NIC's.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
