@@ -154,12 +154,40 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
         ),
         None => None,
     };
+    if a.mac.is_some() && a.net == "none" {
+        return Err(UserError(
+            "--mac with --net none: the VM has no NIC\nhint: drop --mac or pick --net user or vde:SOCKET".into(),
+        )
+        .into());
+    }
+    let net = Net::parse(&a.net).map_err(|e| {
+        UserError(format!(
+            "--net {}: {e}\nhint: use --net none, --net user or --net vde:SOCKET",
+            a.net
+        ))
+    })?;
+    if let Net::Vde(sock) = &net
+        && !sock.exists()
+    {
+        return Err(UserError(format!(
+            "--net {}: the vde switch socket {} does not exist\nhint: start a switch with `vde_switch -d -s {}` (package vde2)",
+            a.net,
+            sock.display(),
+            sock.display()
+        ))
+        .into());
+    }
     let opts = RunOptions {
         image: a.image.clone(),
         memory_mib: a.memory,
-        net: match a.net {
-            crate::cli::RunNet::None => Net::None,
-            crate::cli::RunNet::User => Net::User,
+        net,
+        mac: match &a.mac {
+            Some(m) => Some(crate::boot::run::parse_mac(m).map_err(|e| {
+                UserError(format!(
+                    "--mac: {e}\nhint: use a locally administered address such as 52:54:00:99:00:01"
+                ))
+            })?),
+            None => None,
         },
         timeout: std::time::Duration::from_secs(a.timeout),
         check: a.check,

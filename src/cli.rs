@@ -121,9 +121,13 @@ pub struct RunArgs {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1024)]
     pub memory: u32,
-    /// Guest network: none, or QEMU user networking (restricted: no traffic leaves it).
-    #[arg(long, value_enum, default_value_t = RunNet::User)]
-    pub net: RunNet,
+    /// Guest network: none; user (QEMU user networking, restricted: no traffic leaves
+    /// it); or vde:SOCKET, a port on a vde_switch (one private L2 shared by several VMs).
+    #[arg(long, default_value = "user", value_name = "none|user|vde:SOCKET")]
+    pub net: String,
+    /// The NIC's MAC address, e.g. 52:54:00:99:00:01 (distinct per VM on one switch).
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<String>,
     /// Give up after this many seconds (with --check).
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
@@ -143,12 +147,6 @@ pub struct RunArgs {
     /// 0 (with --check; tests of first-boot recovery).
     #[arg(long, value_name = "TEXT", requires = "check")]
     pub power_cut_on: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RunNet {
-    None,
-    User,
 }
 
 #[derive(Debug, Args)]

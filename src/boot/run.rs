@@ -6,9 +6,13 @@
 //! the architecture comes from the kernel image itself. The Pi console (`ttyS1`/`tty0`)
 //! is swapped for the QEMU machine's serial console. Output: the console on stdout and,
 //! with `check`, a [`RunOutcome`] (ready marker or failure, boot time). QEMU never
-//! outlives the call: it is killed on timeout, on failure and on drop.
+//! outlives the call: it is killed on timeout, on failure and on drop. A SIGKILL of the
+//! runner itself cannot reach QEMU (PR_SET_PDEATHSIG would need `unsafe` pre_exec), so
+//! harnesses start the runner in its own process group and kill the group (a power cut).
+//! Networks: none, restricted user networking, or a port on a `vde_switch` (`Net::Vde`)
+//! so several VMs share one private L2 with no host IP traffic; `mac` sets the NIC's.
 
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -17,11 +21,50 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// Network of the VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Net {
     None,
     /// QEMU user networking, restricted (no traffic leaves the VM's slirp).
     User,
+    /// A port on a `vde_switch` (its control socket directory): VMs on one switch share
+    /// one private L2, with no host IP traffic.
+    Vde(PathBuf),
+}
+
+impl Net {
+    /// Parse `none`, `user` or `vde:SOCKET`.
+    pub fn parse(s: &str) -> std::result::Result<Net, String> {
+        match s {
+            "none" => Ok(Net::None),
+            "user" => Ok(Net::User),
+            _ => match s.strip_prefix("vde:") {
+                Some("") => Err("vde: needs the switch's socket, e.g. vde:/tmp/vde.ctl".into()),
+                Some(sock) => Ok(Net::Vde(PathBuf::from(sock))),
+                None => Err(format!(
+                    "unknown network {s:?}: expected none, user or vde:SOCKET"
+                )),
+            },
+        }
+    }
+}
+
+/// Parse a unicast Ethernet address `xx:xx:xx:xx:xx:xx` (normalised to lower case).
+pub fn parse_mac(s: &str) -> std::result::Result<String, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if !ok {
+        return Err(format!("{s:?} is not a MAC address like 52:54:00:12:34:56"));
+    }
+    let first = u8::from_str_radix(parts[0], 16).map_err(|e| e.to_string())?;
+    if first & 1 == 1 {
+        return Err(format!(
+            "{s} is a multicast address; a NIC needs a unicast one"
+        ));
+    }
+    Ok(s.to_ascii_lowercase())
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +72,8 @@ pub struct RunOptions {
     pub image: PathBuf,
     pub memory_mib: u32,
     pub net: Net,
+    /// The NIC's MAC address (QEMU picks one when unset; VMs on one L2 need distinct ones).
+    pub mac: Option<String>,
     pub timeout: Duration,
     /// Wait for the ready or a failure marker, power off, report.
     pub check: bool,
@@ -303,18 +348,43 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
         "file={},if=virtio,format=raw,cache=unsafe{snapshot}",
         disk.display()
     ));
-    match opts.net {
-        Net::None => cmd.args(["-nic", "none"]),
-        Net::User => cmd.args([
-            "-netdev",
-            "user,id=n0,restrict=on",
-            "-device",
-            "virtio-net-pci,netdev=n0",
-        ]),
+    let nic = match &opts.mac {
+        Some(mac) => format!("virtio-net-pci,netdev=n0,mac={mac}"),
+        None => "virtio-net-pci,netdev=n0".to_owned(),
     };
-    if opts.check {
+    match &opts.net {
+        Net::None => {
+            cmd.args(["-nic", "none"]);
+        }
+        Net::User => {
+            cmd.args(["-netdev", "user,id=n0,restrict=on", "-device", &nic]);
+        }
+        Net::Vde(sock) => {
+            if !sock.exists() {
+                bail!(
+                    "vde switch socket {} does not exist\nhint: start one with `vde_switch -d -s {}` (package vde2)",
+                    sock.display(),
+                    sock.display()
+                );
+            }
+            if sock.to_string_lossy().contains(',') {
+                bail!(
+                    "vde switch socket {}: QEMU options cannot hold a comma\nhint: use a path without commas",
+                    sock.display()
+                );
+            }
+            cmd.arg("-netdev")
+                .arg(format!("vde,id=n0,sock={}", sock.display()));
+            cmd.args(["-device", &nic]);
+        }
+    }
+    if opts.check || !std::io::stdin().is_terminal() {
+        // The console alone on stdout (no monitor multiplexed in): a harness reads it.
         cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        cmd.stdin(Stdio::null());
+        if opts.check {
+            cmd.stdout(Stdio::piped());
+        }
     } else {
         cmd.arg("-nographic");
     }
@@ -436,5 +506,21 @@ mod tests {
         x86[0x202..0x206].copy_from_slice(b"HdrS");
         assert_eq!(kernel_arch(&x86).unwrap(), Arch::X86_64);
         assert!(kernel_arch(&[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn nets_and_macs_parse() {
+        assert_eq!(Net::parse("none").unwrap(), Net::None);
+        assert_eq!(Net::parse("user").unwrap(), Net::User);
+        assert_eq!(
+            Net::parse("vde:/tmp/x/vde.ctl").unwrap(),
+            Net::Vde("/tmp/x/vde.ctl".into())
+        );
+        assert!(Net::parse("vde:").is_err());
+        assert!(Net::parse("tap").is_err());
+        assert_eq!(parse_mac("52:54:00:AB:00:01").unwrap(), "52:54:00:ab:00:01");
+        assert!(parse_mac("52:54:00:ab:00").is_err());
+        assert!(parse_mac("52:54:00:ab:00:zz").is_err());
+        assert!(parse_mac("01:00:5e:00:00:01").is_err());
     }
 }

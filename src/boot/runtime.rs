@@ -26,6 +26,7 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/bakery/bakery-ready" => 0o755,
     "usr/lib/bakery/bakery-selftest" => 0o755,
     "usr/lib/bakery/bakery-depmod" => 0o755,
+    "usr/lib/bakery/bakery-probe" => 0o755,
     "usr/lib/systemd/system/bakery-node.service" => 0o644,
     "usr/lib/systemd/system/bakery-join.service" => 0o644,
     "usr/lib/systemd/system/bakery-time-wait.service" => 0o644,
@@ -34,6 +35,7 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/systemd/system/bakery-clock-save.timer" => 0o644,
     "usr/lib/systemd/system/bakery-ready.service" => 0o644,
     "usr/lib/systemd/system/bakery-depmod.service" => 0o644,
+    "usr/lib/systemd/system/bakery-probe.service" => 0o644,
     "usr/lib/systemd/system/k3s.service" => 0o644,
     "usr/lib/systemd/system/keepalived.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/ssh.service.d/bakery.conf" => 0o644,
@@ -70,6 +72,11 @@ pub const ENABLED: &[(&str, &str, &str)] = &[
     (
         "multi-user.target.wants",
         "bakery-ready.service",
+        "/usr/lib/systemd/system",
+    ),
+    (
+        "multi-user.target.wants",
+        "bakery-probe.service",
         "/usr/lib/systemd/system",
     ),
     (

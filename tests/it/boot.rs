@@ -645,6 +645,7 @@ fn boot_with(img: &Path, timeout: u64, power_cut_on: Option<&str>) -> boot::RunO
         image: img.to_path_buf(),
         memory_mib: 1024,
         net: boot::run::Net::User,
+        mac: None,
         timeout: std::time::Duration::from_secs(timeout),
         check: true,
         append: vec!["bakery.selftest=1".into(), "bakery.timewait=3".into()],
