@@ -227,14 +227,7 @@ fn sparse_copy(r: &mut impl Read, w: &mut fs_err::File) -> Result<u64> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let mut n = 0;
-        while n < buf.len() {
-            let k = r.read(&mut buf[n..])?;
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
+        let n = crate::io::read_full(r, &mut buf)?;
         if n == 0 {
             break;
         }

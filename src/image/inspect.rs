@@ -144,14 +144,7 @@ fn materialise(path: &Path, tmp: &Path) -> Result<(File, Digest, Digest)> {
     let mut buf = vec![0u8; 1 << 20];
     let mut len = 0u64;
     loop {
-        let mut n = 0;
-        while n < buf.len() {
-            let k = reader.read(&mut buf[n..])?;
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
+        let n = crate::io::read_full(&mut reader, &mut buf)?;
         if n == 0 {
             break;
         }

@@ -54,14 +54,7 @@ pub fn write_stored(r: &mut dyn Read, w: &mut dyn Write) -> io::Result<(u64, u64
     let mut data_len = 0u64;
     let mut packed = 0u64;
     loop {
-        let mut n = 0;
-        while n < CHUNK {
-            let k = r.read(&mut buf[n..])?;
-            if k == 0 {
-                break;
-            }
-            n += k;
-        }
+        let n = crate::io::read_full(r, &mut buf)?;
         if n == 0 {
             break;
         }
