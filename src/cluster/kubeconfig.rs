@@ -2,11 +2,7 @@
 //! user and context all named after the cluster so it merges into ~/.kube/config) and
 //! `out/known_hosts` (every node's SSH host key by name and address).
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use base64::Engine;
 
 use super::secrets::Secrets;
@@ -49,31 +45,4 @@ pub fn known_hosts(p: &Profile, secrets: &Secrets) -> Result<String> {
         s.push_str(&format!("{hosts} {alg} {key}\n"));
     }
     Ok(s)
-}
-
-fn write_mode(path: &Path, content: &[u8], mode: u32) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(content)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    fs_err::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    fs_err::rename(&tmp, path)?;
-    Ok(())
-}
-
-/// Write `kubeconfig` (0600) and `known_hosts` (0644) into `out_dir`; returns their paths.
-pub fn write_outputs(out_dir: &Path, p: &Profile, secrets: &Secrets) -> Result<Vec<PathBuf>> {
-    fs_err::create_dir_all(out_dir)?;
-    let kc = out_dir.join("kubeconfig");
-    write_mode(&kc, kubeconfig(p, secrets)?.as_bytes(), 0o600)?;
-    let kh = out_dir.join("known_hosts");
-    write_mode(&kh, known_hosts(p, secrets)?.as_bytes(), 0o644)?;
-    Ok(vec![kc, kh])
 }

@@ -3,7 +3,7 @@
 //!
 //! Inputs: the validated profile, its plan and the secrets directory. Outputs: one
 //! [`stage::Tree`](crate::stage::Tree) per node ([`render_node`]) and the operator's
-//! `kubeconfig` and `known_hosts` ([`write_outputs`]).
+//! `kubeconfig` and `known_hosts` (written beside the images by the build, kubeconfig 0600).
 //!
 //! For the node runtime (boot helper), beyond CONTRACTS.md:
 //! - The init server carries `cluster-init: true` ALONE in
@@ -31,6 +31,6 @@ pub mod secrets;
 pub mod yaml;
 
 pub use items::Item;
-pub use kubeconfig::{known_hosts, kubeconfig, write_outputs};
+pub use kubeconfig::{known_hosts, kubeconfig};
 pub use render::render_node;
 pub use secrets::Secrets;

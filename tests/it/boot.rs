@@ -35,9 +35,7 @@ fn have(tool: &str) -> bool {
 }
 
 fn parts(arch: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("BAKERY_PARTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/parts"));
+    let base = crate::parts_root();
     let d = base.join(arch);
     let mut need = vec!["rootfs.tar", "linux-image.deb", "busybox-static.deb"];
     if arch == "arm64" {

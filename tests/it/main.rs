@@ -25,6 +25,13 @@ pub fn bin() -> assert_cmd::Command {
     c
 }
 
+/// Where the test parts of `ci/fetch-parts` are: `$BAKERY_PARTS`, else `.cache/parts`.
+pub fn parts_root() -> PathBuf {
+    std::env::var_os("BAKERY_PARTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".cache/parts"))
+}
+
 /// Every profile shipped in profiles/.
 pub fn example_profiles() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("profiles"))

@@ -1,6 +1,6 @@
 //! Staging readers against archives made by the real tools (GNU tar, gzip, xz, zstd, ar,
 //! Python's tarfile for hostile and special entries) and the real Debian parts that
-//! `ci/fetch-parts` writes to `.cache/parts/` (or `$BAKERY_PARTS_DIR`).
+//! `ci/fetch-parts` writes to `.cache/parts/` (or `$BAKERY_PARTS`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,9 +53,7 @@ fn python(script: &str, dir: &Path) {
 
 /// A test part from ci/fetch-parts, or None (skipped locally, a failure in CI).
 fn part(rel: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("BAKERY_PARTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/parts"));
+    let dir = crate::parts_root();
     let p = dir.join(rel);
     if p.is_file() {
         return Some(p);

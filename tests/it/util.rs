@@ -92,9 +92,7 @@ pub fn make_rootfs(dir: &Path) {
 /// `.cache/parts` in the repository. `None` (with a printed reason) when the amd64 parts
 /// are missing; in CI a missing part fails the test.
 pub fn parts_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("BAKERY_PARTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/parts"));
+    let dir = crate::parts_root();
     for f in ["rootfs.tar", "linux-image.deb", "busybox-static.deb"] {
         let p = dir.join("amd64").join(f);
         if !p.is_file() {
