@@ -5,7 +5,7 @@
 //! [`stage::Tree`](crate::stage::Tree) per node ([`render_node`]) and the operator's
 //! `kubeconfig` and `known_hosts` (written beside the images by the build, kubeconfig 0600).
 //!
-//! For the node runtime (boot helper), beyond CONTRACTS.md:
+//! For the node runtime, beyond the boot contract of firmware/README.md:
 //! - The init server carries `cluster-init: true` ALONE in
 //!   `bakery/etc/rancher/k3s/config.yaml.d/12-init.yaml`. At first boot, if a peer from
 //!   BAKERY_PEERS answers on :6443, install `bakery/etc/rancher/k3s/join.yaml` as

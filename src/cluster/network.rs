@@ -23,7 +23,8 @@ fn peers(p: &Profile, node: &Node) -> Vec<String> {
         .collect()
 }
 
-/// `bakery/node.env`: KEY='value' lines for the node runtime (see CONTRACTS.md).
+/// `bakery/node.env`: KEY='value' lines that the node runtime sources
+/// (`load_env` in overlays/runtime/usr/lib/bakery/common.sh).
 pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
     let c = &p.cluster;
     let is_init = node.name == p.init_server().name;

@@ -5,7 +5,8 @@
 
 use assert_cmd::Command;
 
-use crate::util::{build, cli_zst_build, have, make_profile, shared_build, visible};
+use crate::need::have;
+use crate::util::{build, cli_zst_build, make_profile, shared_build, visible};
 
 #[test]
 fn rebuild_is_byte_identical() {

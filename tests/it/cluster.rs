@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::need::have;
+
 use bakery_image::cluster::{self, Secrets};
 use bakery_image::plan;
 use bakery_image::profile::{self, Profile, Role};
@@ -147,19 +149,6 @@ fn documented(kind: &str) -> Option<&'static [&'static str]> {
         ],
         _ => return None,
     })
-}
-
-/// A tool is available, or (outside CI) the test is skipped with a reason.
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is required in CI");
-        eprintln!("skipping: {tool} not installed");
-    }
-    ok
 }
 
 fn run(argv: &[&str], cwd: &Path) -> String {

@@ -584,12 +584,7 @@ fn https_rejects_an_untrusted_certificate_without_retrying() {
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "openssl is required in CI"
-        );
-        eprintln!("skipping: openssl is not installed");
+    if !have && crate::need::skip("openssl is not installed") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -10,7 +10,8 @@ use bakery_image::plan::layout::SECTOR;
 use bakery_image::stage::dir::{DirOptions, read_dir};
 use bakery_image::stage::{Data, Entry, Kind, Tree};
 
-use crate::util::{build, have, make_profile, run, sh, sha256sum, shared_build};
+use crate::need::have;
+use crate::util::{build, make_profile, run, sh, sha256sum, shared_build};
 
 const TOOLS: &[&str] = &[
     "sgdisk",

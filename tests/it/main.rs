@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod fetch;
 mod image;
+mod need;
 mod profile;
 mod stage;
 mod standin;
@@ -23,13 +24,6 @@ pub fn bin() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("bakery-image").expect("binary built");
     c.current_dir(root());
     c
-}
-
-/// Where the test parts of `ci/fetch-parts` are: `$BAKERY_PARTS`, else `.cache/parts`.
-pub fn parts_root() -> PathBuf {
-    std::env::var_os("BAKERY_PARTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".cache/parts"))
 }
 
 /// Every profile shipped in profiles/.

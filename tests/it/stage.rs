@@ -7,28 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bakery_image::stage::check::{Requirements, check_base};
+
+use crate::need::{find, have, part};
 use bakery_image::stage::{
     self, ContentStore, EntryProblem, Kind, ParentLinks, StageError, Tree, tarball,
 };
-
-/// Where `tool` is (on PATH or in /sbin, /usr/sbin: a normal user's PATH may lack them).
-fn find(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/sbin".into(), "/usr/sbin".into()])
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
-
-/// Whether `tool` is installed; locally a missing tool skips the test, in CI it fails it.
-fn have(tool: &str) -> bool {
-    let ok = find(tool).is_some();
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is required in CI");
-        eprintln!("skipping: {tool} is not installed");
-    }
-    ok
-}
 
 /// A command for an installed tool, by full path.
 fn cmd(tool: &str) -> Command {
@@ -49,22 +32,6 @@ fn python(script: &str, dir: &Path) {
         .arg("-c")
         .arg(script)
         .current_dir(dir));
-}
-
-/// A test part from ci/fetch-parts, or None (skipped locally, a failure in CI).
-fn part(rel: &str) -> Option<PathBuf> {
-    let dir = crate::parts_root();
-    let p = dir.join(rel);
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing: run ci/fetch-parts first",
-        p.display()
-    );
-    eprintln!("skipping: {} is missing (run ci/fetch-parts)", p.display());
-    None
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -193,7 +160,7 @@ fn read(archive: &Path, content: &Path) -> Result<Tree, StageError> {
 
 #[test]
 fn every_compression_and_format_matches_gnu_tar() {
-    if !["tar", "gzip", "xz", "zstd"].iter().all(|t| have(t)) {
+    if !have(&["tar", "gzip", "xz", "zstd"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -301,7 +268,7 @@ fn check_special(t: &Tree) {
 
 #[test]
 fn ownership_devices_xattrs_without_root() {
-    if !have("python3") || (is_root() && !have("setpriv")) {
+    if !have(&["python3"]) || (is_root() && !have(&["setpriv"])) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -448,7 +415,7 @@ fn hardlinks_to_outside_or_missing_targets_are_refused() {
 
 #[test]
 fn truncated_and_corrupt_archives_fail_cleanly() {
-    if !have("tar") || !have("xz") {
+    if !have(&["tar"]) || !have(&["xz"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -500,7 +467,7 @@ fn truncated_and_corrupt_archives_fail_cleanly() {
 /// A .deb made with `ar` (zstd data member) over a merged-/usr base, the dpkg way.
 #[test]
 fn deb_follows_merged_usr_links() {
-    if !have("tar") || !have("zstd") || !have("ar") {
+    if !have(&["tar"]) || !have(&["zstd"]) || !have(&["ar"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -596,7 +563,7 @@ fn real_busybox_static_deb() {
         let head = &data.read().unwrap()[..4];
         assert_eq!(head, b"\x7fELF");
         // Cross-check against dpkg-deb's own view of the package.
-        if have("dpkg-deb") {
+        if have(&["dpkg-deb"]) {
             let out = Command::new("dpkg-deb")
                 .arg("-c")
                 .arg(&deb)
@@ -689,7 +656,7 @@ fn real_rootfs_with_packages_passes_the_base_check() {
 fn disk_image_base_gpt_and_mbr() {
     if !["mkfs.ext4", "sfdisk", "xz", "dd"]
         .iter()
-        .all(|t| have(t) || *t == "dd")
+        .all(|t| have(&[t]) || *t == "dd")
     {
         return;
     }
@@ -752,7 +719,7 @@ fn disk_image_base_gpt_and_mbr() {
         "label: dos\nstart=2048, size=16384, type=c\nstart=18432, size=32768, type=83\n",
     );
     place("mbr.img", 9);
-    if have("mkfs.vfat") {
+    if have(&["mkfs.vfat"]) {
         run(cmd("mkfs.vfat")
             .args(["-C", "boot.fat", "8192"])
             .current_dir(d));

@@ -1,6 +1,6 @@
 //! The k3s stand-in (`ci/k3s-standin/k3s`): started for real with the host's perl on
 //! loopback ports, and inside the amd64/arm64 base root filesystems from ci/fetch-parts
-//! (chroot, root only). Checks the log interface of CONTRACTS.md: argv and config files
+//! (chroot, root only). Checks the log interface of ci/README.md: argv and config files
 //! logged with `k3s-standin:` lines, tokens never shown, `GET /ping` answered `pong`,
 //! `joined <url> ok` / `join <url> failed`.
 
@@ -240,7 +240,7 @@ fn join_to_a_dead_server_fails_after_the_timeout() {
 /// Runs the stand-in inside a base rootfs from ci/fetch-parts with chroot. Needs root
 /// and the part; in CI both must be there, locally the test is skipped with a reason.
 fn in_rootfs(arch: &str) {
-    let tar = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(".cache/parts/{arch}/rootfs.tar"));
+    let tar = crate::need::parts_root().join(format!("{arch}/rootfs.tar"));
     let is_root = Command::new("id")
         .arg("-u")
         .output()
@@ -253,11 +253,7 @@ fn in_rootfs(arch: &str) {
         None
     };
     if let Some(why) = missing {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: stand-in rootfs test for {arch}: {why}"
-        );
-        eprintln!("skipped: stand-in in the {arch} rootfs: {why}");
+        crate::need::skip(format!("stand-in in the {arch} rootfs: {why}"));
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -317,11 +313,7 @@ fn runs_in_the_arm64_rootfs_under_qemu_user() {
     if std::env::consts::ARCH != "aarch64"
         && !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists()
     {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: qemu-aarch64 binfmt handler missing"
-        );
-        eprintln!("skipped: no qemu-aarch64 binfmt handler (ci/fetch-parts enables it)");
+        crate::need::skip("no qemu-aarch64 binfmt handler (ci/fetch-parts enables it)");
         return;
     }
     in_rootfs("arm64");

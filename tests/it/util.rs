@@ -7,24 +7,7 @@ use std::sync::OnceLock;
 use bakery_image::build::{self, BuildOptions, BuildResult};
 use bakery_image::image::{Codec, FailPoint};
 
-/// Whether `tool` is on PATH. In CI a missing tool fails the test; locally it is skipped.
-pub fn have(tools: &[&str]) -> bool {
-    for t in tools {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !found {
-            if std::env::var_os("CI").is_some() {
-                panic!("{t} is missing; ci/setup-host installs it");
-            }
-            eprintln!("skipping: {t} is not installed");
-            return false;
-        }
-    }
-    true
-}
+use crate::need;
 
 /// Run a command, panic with its stderr on failure, return stdout.
 pub fn run(cmd: &mut Command) -> String {
@@ -88,22 +71,12 @@ pub fn make_rootfs(dir: &Path) {
     std::fs::set_permissions(r.join("var/empty"), std::fs::Permissions::from_mode(0o750)).unwrap();
 }
 
-/// The directory of the test parts made by `ci/fetch-parts`: `$BAKERY_PARTS`, else
-/// `.cache/parts` in the repository. `None` (with a printed reason) when the amd64 parts
-/// are missing; in CI a missing part fails the test.
+/// The amd64 parts a build needs (see [`need::parts`]).
 pub fn parts_dir() -> Option<PathBuf> {
-    let dir = crate::parts_root();
-    for f in ["rootfs.tar", "linux-image.deb", "busybox-static.deb"] {
-        let p = dir.join("amd64").join(f);
-        if !p.is_file() {
-            if std::env::var_os("CI").is_some() {
-                panic!("{} is missing; run ci/fetch-parts", p.display());
-            }
-            eprintln!("skipping: {} is missing (run ci/fetch-parts)", p.display());
-            return None;
-        }
-    }
-    Some(dir)
+    need::parts(
+        "amd64",
+        &["rootfs.tar", "linux-image.deb", "busybox-static.deb"],
+    )
 }
 
 /// A two-node profile (server n1, agent n2) for board qemu-x86_64 over the real amd64
@@ -111,7 +84,7 @@ pub fn parts_dir() -> Option<PathBuf> {
 /// generated tree with the special cases (modes, links, long names, an empty file).
 /// `None` when the parts are missing (see [`parts_dir`]).
 pub fn make_profile(dir: &Path, image_extra: &str) -> Option<PathBuf> {
-    let parts = parts_dir()?.join("amd64");
+    let parts = parts_dir()?;
     let k3s = Path::new(env!("CARGO_MANIFEST_DIR")).join("ci/k3s-standin/k3s");
     make_rootfs(&dir.join("root"));
     let p = dir.join("p.toml");

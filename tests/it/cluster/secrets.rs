@@ -126,7 +126,7 @@ fn secret_values_never_reach_listings_or_errors() {
 
 #[test]
 fn git_warns_about_unignored_secrets() {
-    if !have("git") {
+    if !have(&["git"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

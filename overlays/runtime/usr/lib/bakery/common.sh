@@ -1,4 +1,5 @@
 # bakery runtime: shared shell helpers (sourced by the bakery-* scripts).
+# shellcheck shell=bash
 # Lines start with "bakery: " and go to the journal and the console (the units use
 # StandardOutput=journal+console); tests read them from the serial console.
 
@@ -8,11 +9,14 @@ fail() {
 	exit 1
 }
 BOOT=/boot/firmware
+# B is for the scripts that source this file.
+# shellcheck disable=SC2034
 B=$BOOT/bakery
 # Kernel command line value: cmdline_arg NAME DEFAULT
 cmdline_arg() {
-	local v="$2" w
-	for w in $(cat /proc/cmdline); do
+	local v="$2" w words
+	read -r -a words </proc/cmdline
+	for w in "${words[@]}"; do
 		case "$w" in "$1="*) v="${w#*=}" ;; "$1") v=1 ;; esac
 	done
 	echo "$v"
