@@ -131,6 +131,7 @@ fn server_answers_ping_and_a_joiner_joins() {
     cmd.args(["server", "--config"]).arg(&server_cfg);
     cmd.args(["--token", FLAG_TOKEN, "--disable=traefik"]);
     cmd.env("K3S_STANDIN_PORT", port.to_string());
+    cmd.env("K3S_STANDIN_DATA", tmp.path().join("s1/data"));
     let server = Running::start(cmd);
     server.wait_for(
         &format!("k3s-standin: listening on 0.0.0.0:{port}"),
@@ -154,6 +155,7 @@ fn server_answers_ping_and_a_joiner_joins() {
     );
     let mut cmd = Command::new(standin());
     cmd.arg("agent").env("K3S_CONFIG_FILE", &joiner_cfg);
+    cmd.env("K3S_STANDIN_DATA", tmp.path().join("a1/data"));
     let joiner = Running::start(cmd);
     joiner.wait_for(
         &format!("k3s-standin: joined {url} ok"),
@@ -219,6 +221,8 @@ fn join_to_a_dead_server_fails_after_the_timeout() {
         &url,
     ]);
     cmd.env("K3S_STANDIN_JOIN_TIMEOUT", "3");
+    let tmp = tempfile::tempdir().unwrap();
+    cmd.env("K3S_STANDIN_DATA", tmp.path());
     let joiner = Running::start(cmd);
     joiner.wait_for(
         &format!("k3s-standin: join {url} failed"),
