@@ -5,9 +5,13 @@ address is ever added to the host's interfaces). Nothing here sends traffic outs
 """
 import json
 import os
+import re
+import signal
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -101,3 +105,53 @@ def exec_in(ns, cmd):
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+class Proc:
+    """A process in a namespace, its output collected (and kept in a log file)."""
+
+    def __init__(self, name, cmd, env, logf, t0):
+        self.t0 = t0
+        self.name = name
+        self.lines = []
+        self.cond = threading.Condition()
+        self.p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        self.logf = logf
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            t = raw.decode("utf-8", "replace").rstrip("\n")
+            self.logf.write(f"{time.monotonic() - self.t0:7.2f} {self.name}: {t}\n")
+            self.logf.flush()
+            with self.cond:
+                self.lines.append(t)
+                self.cond.notify_all()
+
+    def wait_for(self, pattern, timeout):
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for t in self.lines:
+                    m = rx.search(t)
+                    if m:
+                        return m
+                left = end - time.monotonic()
+                if left <= 0:
+                    tail = "\n    ".join(self.lines[-12:])
+                    raise AssertionError(f"{self.name}: no /{pattern}/ within {timeout}s:\n    {tail}")
+                self.cond.wait(min(left, 0.5))
+
+    def has(self, pattern):
+        with self.cond:
+            return any(re.search(pattern, t) for t in self.lines)
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.p.wait()
