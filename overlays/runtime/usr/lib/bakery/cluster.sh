@@ -42,7 +42,7 @@ https_get() {
 	[ -n "$ca" ] && opts+=(-CAfile "$ca" -verify_return_error -verify_ip "$host")
 	[ -n "$user" ] && auth="Authorization: Basic $(printf '%s:%s' "$user" "$pw" | base64 -w0)"$'\r\n'
 	printf 'GET %s HTTP/1.0\r\nHost: %s\r\n%s\r\n' "$path" "$host" "$auth" |
-		timeout 6 openssl s_client "${opts[@]}" 2>/dev/null
+		timeout 20 openssl s_client "${opts[@]}" 2>/dev/null
 }
 
 # http_body: the body of an HTTP response on stdin.
@@ -61,10 +61,11 @@ status_query() {
 	local host=$1 kind=$2 key=$3 nonce line a
 	nonce=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 	# shellcheck disable=SC2016 # the inner script expands its own arguments
-	line=$(timeout 5 bash -c '
+	# Generous limits: a peer that boots under emulation may need seconds to answer.
+	line=$(timeout 25 bash -c '
 		exec 3<>"/dev/tcp/$0/$1" || exit 1
 		printf "bakery-status 1 %s %s\n" "$2" "$3" >&3
-		IFS= read -r -t 4 l <&3 && printf "%s\n" "$l"' "$host" "$STATUS_PORT" "$nonce" "$kind" 2>/dev/null) ||
+		IFS= read -r -t 20 l <&3 && printf "%s\n" "$l"' "$host" "$STATUS_PORT" "$nonce" "$kind" 2>/dev/null) ||
 		{ echo silent; return; }
 	line=${line%$'\r'}
 	# bakery-status 1 <host> <state> <mac>
