@@ -46,9 +46,13 @@ pub fn sysconf_txt(hostname: &str) -> String {
          # hostname - the system hostname (the K3s node name stays the profile's)\n\
          # root_authorized_key - one more SSH public key for root\n\
          # (root_pw is not supported: this image allows SSH keys only)\n\
+         # new_cluster=1 - first server only, at its first boot after a flash: start a NEW\n\
+         #   cluster without asking the other servers (otherwise it waits until they say\n\
+         #   that no cluster exists, or joins the one they are in); reflash them too\n\
          #\n\
          #hostname={hostname}\n\
-         #root_authorized_key=ssh-ed25519 AAAA... you@example\n"
+         #root_authorized_key=ssh-ed25519 AAAA... you@example\n\
+         #new_cluster=1\n"
     )
 }
 

@@ -21,6 +21,8 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/bakery/common.sh" => 0o644,
     "usr/lib/bakery/bakery-node" => 0o755,
     "usr/lib/bakery/bakery-join" => 0o755,
+    "usr/lib/bakery/cluster.sh" => 0o644,
+    "usr/lib/bakery/bakery-status" => 0o755,
     "usr/lib/bakery/bakery-time-wait" => 0o755,
     "usr/lib/bakery/bakery-clock-save" => 0o755,
     "usr/lib/bakery/bakery-ready" => 0o755,
@@ -29,6 +31,8 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/bakery/bakery-probe" => 0o755,
     "usr/lib/systemd/system/bakery-node.service" => 0o644,
     "usr/lib/systemd/system/bakery-join.service" => 0o644,
+    "usr/lib/systemd/system/bakery-status.socket" => 0o644,
+    "usr/lib/systemd/system/bakery-status@.service" => 0o644,
     "usr/lib/systemd/system/bakery-time-wait.service" => 0o644,
     "usr/lib/systemd/system/bakery-clock.service" => 0o644,
     "usr/lib/systemd/system/bakery-clock-save.service" => 0o644,
@@ -57,6 +61,11 @@ pub const ENABLED: &[(&str, &str, &str)] = &[
     (
         "multi-user.target.wants",
         "bakery-join.service",
+        "/usr/lib/systemd/system",
+    ),
+    (
+        "sockets.target.wants",
+        "bakery-status.socket",
         "/usr/lib/systemd/system",
     ),
     (

@@ -74,24 +74,26 @@ pub fn cluster_yaml(p: &Profile) -> String {
 
 /// `12-init.yaml` of the init server.
 pub fn init_yaml() -> String {
-    "# bakery-image: initialise a new cluster. The node runtime installs this file only\n\
-     # when no other server answers on :6443 at first boot (otherwise join.yaml instead).\n\
+    "# bakery-image: initialise a new cluster. The node runtime keeps this file only when\n\
+     # every other server reports no cluster state at first boot (else join.yaml instead).\n\
      cluster-init: true\n"
         .to_owned()
 }
 
-/// `join.yaml` of the init server: installed as `15-join.yaml` with `@PEER@` replaced.
+/// `join.yaml` of the init server: installed as `30-join.yaml` with `@PEER@` replaced.
 pub fn join_yaml() -> String {
     format!(
         "# bakery-image: join an existing cluster (a reflashed first server). The node\n\
-         # runtime installs this as config.yaml.d/15-join.yaml with {PEER_PLACEHOLDER} replaced\n\
-         # by the address of the server that answered.\n\
+         # runtime installs this as config.yaml.d/30-join.yaml with {PEER_PLACEHOLDER} replaced\n\
+         # by the address of a cluster member it found (the VIP or a server).\n\
          server: {}\n",
         q(&format!("https://{PEER_PLACEHOLDER}:6443"))
     )
 }
 
-/// The URL a node joins through, if any (servers 2..n: server 1; agents: the VIP).
+/// The URL a node joins through, if any (servers 2..n: server 1; agents: the VIP). The
+/// node runtime overrides it at first boot with `30-join.yaml`, naming the first member
+/// it finds (the VIP or any server past its join), so a node never depends on server 1.
 pub fn join_url(p: &Profile, node: &Node) -> Option<String> {
     let init = p.init_server();
     match node.role {

@@ -7,11 +7,15 @@
 //!
 //! For the node runtime, beyond the boot contract of firmware/README.md:
 //! - The init server carries `cluster-init: true` ALONE in
-//!   `bakery/etc/rancher/k3s/config.yaml.d/12-init.yaml`. At first boot, if a peer from
-//!   BAKERY_PEERS answers on :6443, install `bakery/etc/rancher/k3s/join.yaml` as
-//!   `/etc/rancher/k3s/config.yaml.d/15-join.yaml` with `@PEER@` replaced, do NOT install
-//!   `12-init.yaml` and do NOT install `bakery/tls/`. Otherwise install `12-init.yaml` and
-//!   copy `bakery/tls/*` (incl. `etcd/`) to `/var/lib/rancher/k3s/server/tls/` (keys 0600).
+//!   `bakery/etc/rancher/k3s/config.yaml.d/12-init.yaml`. At first boot the runtime
+//!   (bakery-join) joins the first cluster member it finds (our CA on `/cacerts` and past
+//!   its etcd join, see `overlays/runtime/usr/lib/bakery/cluster.sh`): it installs
+//!   `bakery/etc/rancher/k3s/join.yaml` as `/etc/rancher/k3s/config.yaml.d/30-join.yaml`
+//!   with `@PEER@` replaced, drops `12-init.yaml` and does NOT install `bakery/tls/`. Only
+//!   when every other server reports no cluster state (or `new_cluster=1` in sysconf.txt)
+//!   does it keep `12-init.yaml` and copy `bakery/tls/*` (incl. `etcd/`) to
+//!   `/var/lib/rancher/k3s/server/tls/` (keys 0600); otherwise it waits. Servers 2..n and
+//!   agents write `30-join.yaml` the same way (overriding `server:` of `20-node.yaml`).
 //!   Later boots: K3s ignores both once its etcd exists, so either is harmless.
 //! - `bakery/etc/rancher/k3s/join.yaml` is not a drop-in itself (not in config.yaml.d).
 //! - Scripts `bakery/etc/keepalived/*.sh` must be installed 0755 (FAT has no modes);

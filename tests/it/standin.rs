@@ -131,6 +131,7 @@ fn server_answers_ping_and_a_joiner_joins() {
     cmd.args(["server", "--config"]).arg(&server_cfg);
     cmd.args(["--token", FLAG_TOKEN, "--disable=traefik"]);
     cmd.env("K3S_STANDIN_PORT", port.to_string());
+    cmd.env("K3S_STANDIN_DATA", tmp.path().join("s1/data"));
     let server = Running::start(cmd);
     server.wait_for(
         &format!("k3s-standin: listening on 0.0.0.0:{port}"),
@@ -154,6 +155,7 @@ fn server_answers_ping_and_a_joiner_joins() {
     );
     let mut cmd = Command::new(standin());
     cmd.arg("agent").env("K3S_CONFIG_FILE", &joiner_cfg);
+    cmd.env("K3S_STANDIN_DATA", tmp.path().join("a1/data"));
     let joiner = Running::start(cmd);
     joiner.wait_for(
         &format!("k3s-standin: joined {url} ok"),
@@ -219,6 +221,8 @@ fn join_to_a_dead_server_fails_after_the_timeout() {
         &url,
     ]);
     cmd.env("K3S_STANDIN_JOIN_TIMEOUT", "3");
+    let tmp = tempfile::tempdir().unwrap();
+    cmd.env("K3S_STANDIN_DATA", tmp.path());
     let joiner = Running::start(cmd);
     joiner.wait_for(
         &format!("k3s-standin: join {url} failed"),
@@ -317,4 +321,101 @@ fn runs_in_the_arm64_rootfs_under_qemu_user() {
         return;
     }
     in_rootfs("arm64");
+}
+
+/// The join states the node runtime relies on: a joiner checks the CA on /cacerts against
+/// its token's `K10<hash>`, and finishes only once the server it joins is ready; a server
+/// that is still joining serves the CA but is not ready itself.
+#[test]
+fn joiners_check_the_ca_hash_and_wait_for_a_ready_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("s1/data");
+    std::fs::create_dir_all(data.join("server/tls")).unwrap();
+    let ca = tmp.path().join("ca.crt");
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=test-ca", "-keyout"])
+        .arg(tmp.path().join("ca.key"))
+        .arg("-out")
+        .arg(&ca)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::copy(&ca, data.join("server/tls/server-ca.crt")).unwrap();
+    let hash = Command::new("sha256sum").arg(&ca).output().unwrap().stdout;
+    let hash = String::from_utf8(hash).unwrap()[..64].to_owned();
+    let token = |h: &str, name: &str| {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, format!("K10{h}::server:{TOKEN}\n")).unwrap();
+        f
+    };
+    let good = token(&hash, "good-token");
+    let bad = token(&"0".repeat(64), "bad-token");
+
+    let port = free_port();
+    let s1_cfg = write_config(&tmp.path().join("s1"), "cluster-init: true\n");
+    let mut cmd = Command::new(standin());
+    cmd.args(["server", "--config"]).arg(&s1_cfg);
+    cmd.env("K3S_STANDIN_PORT", port.to_string())
+        .env("K3S_STANDIN_DATA", &data);
+    let s1 = Running::start(cmd);
+    s1.wait_for("k3s-standin: ready (cluster-init)", Duration::from_secs(20));
+    s1.wait_for("listening on", Duration::from_secs(20));
+    let url = format!("https://127.0.0.1:{port}");
+
+    let joiner = |name: &str, tok: &Path, mode: &str, url: &str, p: Option<u16>| {
+        // Only token-file (as the images do): a `token:` would win over it, as in K3s.
+        let cfg = tmp.path().join(name).join("config.yaml");
+        std::fs::create_dir_all(tmp.path().join(name)).unwrap();
+        std::fs::write(
+            &cfg,
+            format!("server: {url}\ntoken-file: {}\n", tok.display()),
+        )
+        .unwrap();
+        let mut cmd = Command::new(standin());
+        cmd.args([mode, "--config"]).arg(&cfg);
+        cmd.env("K3S_STANDIN_DATA", tmp.path().join(name).join("data"))
+            .env("K3S_STANDIN_JOIN_TIMEOUT", "6");
+        if let Some(p) = p {
+            cmd.env("K3S_STANDIN_PORT", p.to_string());
+        }
+        Running::start(cmd)
+    };
+    let ok = joiner("a1", &good, "agent", &url, None);
+    ok.wait_for(&format!("joined {url} ok"), Duration::from_secs(30));
+    assert!(tmp.path().join("a1/data/agent").is_dir());
+    let refused = joiner("a2", &bad, "agent", &url, None);
+    refused.wait_for(
+        "does not match the token's CA hash",
+        Duration::from_secs(30),
+    );
+    refused.wait_for(&format!("join {url} failed"), Duration::from_secs(30));
+    assert!(!tmp.path().join("a2/data/agent").exists());
+
+    // A server still joining (its URL is dead) serves our CA but is not ready: a server
+    // joining it waits and does not join.
+    let dead = format!("https://127.0.0.1:{}", free_port());
+    let p2 = free_port();
+    std::fs::create_dir_all(tmp.path().join("s2/data/server/tls")).unwrap();
+    std::fs::copy(&ca, tmp.path().join("s2/data/server/tls/server-ca.crt")).unwrap();
+    let s2 = joiner("s2", &good, "server", &dead, Some(p2));
+    s2.wait_for("listening on", Duration::from_secs(20));
+    let s2_url = format!("https://127.0.0.1:{p2}");
+    let s3 = joiner("s3", &good, "server", &s2_url, Some(free_port()));
+    s3.wait_for("the server is not ready", Duration::from_secs(30));
+    s3.wait_for(&format!("join {s2_url} failed"), Duration::from_secs(30));
+    assert!(!tmp.path().join("s3/data/server/db/etcd").exists());
+    drop(s2);
+    let s2 = joiner("s2b", &good, "server", &url, Some(p2));
+    s2.wait_for(&format!("joined {url} ok"), Duration::from_secs(30));
+    assert!(tmp.path().join("s2b/data/server/db/etcd").is_dir());
+    assert_no_secrets(&(ok.output() + &refused.output() + &s2.output()));
 }

@@ -8,10 +8,12 @@ fail() {
 	echo "bakery: FAIL $1: $2"
 	exit 1
 }
-BOOT=/boot/firmware
+# Overridable for host-side tests of the scripts (ci/join-test); the node uses the defaults.
+BOOT=${BAKERY_BOOT:-/boot/firmware}
 # B is for the scripts that source this file.
 # shellcheck disable=SC2034
 B=$BOOT/bakery
+RUN=${BAKERY_RUN:-/run/bakery}
 # Kernel command line value: cmdline_arg NAME DEFAULT
 cmdline_arg() {
 	local v="$2" w words
@@ -22,7 +24,7 @@ cmdline_arg() {
 	echo "$v"
 }
 load_env() {
-	[ -r /run/bakery/node.env ] || fail env "/run/bakery/node.env missing (bakery-node.service did not run)"
+	[ -r "$RUN/node.env" ] || fail env "$RUN/node.env missing (bakery-node.service did not run)"
 	# shellcheck disable=SC1091
-	. /run/bakery/node.env
+	. "$RUN/node.env"
 }
