@@ -27,6 +27,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || e.downcast_ref::<stage::StageError>()
                 .is_some_and(stage::StageError::is_user_error)
             || e.is::<stage::check::MissingParts>()
+            || e.downcast_ref::<crate::debian::DebianError>()
+                .is_some_and(crate::debian::DebianError::is_user_error)
     });
     if user { 1 } else { 2 }
 }

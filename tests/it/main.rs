@@ -4,6 +4,7 @@ mod boot;
 mod build;
 mod cli;
 mod cluster;
+mod debian;
 mod fetch;
 mod image;
 mod profile;
