@@ -95,7 +95,9 @@ impl ModuleIndex {
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
         for (path, e) in tree.iter() {
             if let Some(rel) = path.strip_prefix(&prefix)
-                && rel.ends_with(".ko")
+                && [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+                    .iter()
+                    .any(|x| rel.ends_with(x))
                 && matches!(e.kind, Kind::File(_))
             {
                 paths.insert(canonical(rel), rel.to_owned());
@@ -272,6 +274,17 @@ pub fn parse_modules_dep(text: &str) -> BTreeMap<String, (String, Vec<String>)> 
 
 /// The `key=value` entries of a module's `.modinfo` ELF section.
 pub fn modinfo(ko: &[u8]) -> Result<Vec<(String, String)>> {
+    // Debian compresses its modules since trixie (.ko.xz); the ELF is inside.
+    let plain;
+    let ko = if ko.starts_with(b"\x7fELF") {
+        ko
+    } else {
+        let (_, mut r) = crate::stage::decompress::decoder(ko)?;
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut v).context("decompressing the module")?;
+        plain = v;
+        &plain
+    };
     let elf = goblin::elf::Elf::parse(ko).context("not an ELF module")?;
     let sh = elf
         .section_headers

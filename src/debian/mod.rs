@@ -8,6 +8,8 @@
 //! sha256 into the content-addressed cache and unpacked into the staging tree.
 
 pub mod assemble;
+pub mod configure;
+pub mod control;
 pub mod deb822;
 pub mod lock;
 pub mod openpgp;
@@ -15,6 +17,7 @@ pub mod packages;
 pub mod release;
 pub mod resolve;
 pub mod select;
+pub mod users;
 
 pub use openpgp::{Keyring, PgpError};
 pub use release::Release;

@@ -215,3 +215,99 @@ fn unknown_packages_are_named_with_their_profile_key() {
     );
     assert!(msg.contains("hint:"), "{msg}");
 }
+
+fn file_text(tree: &bakery_image::stage::Tree, path: &str) -> String {
+    match &tree
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} missing"))
+        .kind
+    {
+        bakery_image::stage::Kind::File(d) => String::from_utf8(d.read().unwrap()).unwrap(),
+        k => panic!("{path} is {k:?}"),
+    }
+}
+
+fn link(tree: &bakery_image::stage::Tree, path: &str) -> String {
+    match &tree
+        .get(path)
+        .unwrap_or_else(|| panic!("{path} missing"))
+        .kind
+    {
+        bakery_image::stage::Kind::Symlink(t) => t.clone(),
+        k => panic!("{path} is {k:?}"),
+    }
+}
+
+#[test]
+fn assembled_trixie_base_passes_the_runtime_check_and_is_configured() {
+    use bakery_image::build::{self, Parts};
+    let Some(mirror) = host_mirror() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = ci_profile(dir.path());
+    p.sources.debian.as_mut().unwrap().mirror = Some(mirror);
+    let a = build::debian_base(&p, &fopts(), false, &Quiet)
+        .unwrap()
+        .unwrap();
+    let parts = Parts::new(&[]).with_debian(&a);
+    let mut tree = build::compose_system(&p, &parts, dir.path()).unwrap();
+    // The same check every build runs: systemd, busybox, disk tools, kmod, keepalived,
+    // the NFS server and the board's kernel modules are all there.
+    build::finish_system(&p, &mut tree, 1_767_225_600, true).unwrap();
+
+    let passwd = file_text(&tree, "etc/passwd");
+    for user in [
+        "root:x:0:0:root:/root:/bin/bash",
+        "_apt:x:",
+        "statd:x:",
+        "_rpc:x:",
+        "systemd-network:x:",
+        "systemd-timesync:x:",
+        "nobody:x:65534:65534:",
+    ] {
+        assert!(
+            passwd.lines().any(|l| l.starts_with(user)),
+            "{user} not in passwd:\n{passwd}"
+        );
+    }
+    let group = file_text(&tree, "etc/group");
+    assert!(
+        group.lines().any(|l| l.starts_with("shadow:x:42:")),
+        "{group}"
+    );
+    assert!(group.lines().any(|l| l.starts_with("_ssh:x:")), "{group}");
+    let shadow = tree.get("etc/shadow").unwrap();
+    assert_eq!((shadow.mode, shadow.uid, shadow.gid), (0o640, 0, 42));
+    assert!(file_text(&tree, "etc/shadow").starts_with("root:*:"));
+    assert_eq!(link(&tree, "usr/bin/awk"), "/etc/alternatives/awk");
+    assert_eq!(link(&tree, "etc/alternatives/awk"), "/usr/bin/mawk");
+    assert_eq!(link(&tree, "bin"), "usr/bin");
+    assert_eq!(file_text(&tree, "etc/machine-id"), "");
+    let bundle = file_text(&tree, "etc/ssl/certs/ca-certificates.crt");
+    assert!(bundle.matches("BEGIN CERTIFICATE").count() > 100);
+
+    // dpkg itself reads the status database: every locked package, installed.
+    let admin = dir.path().join("dpkg");
+    std::fs::create_dir_all(admin.join("info")).unwrap();
+    std::fs::create_dir_all(admin.join("updates")).unwrap();
+    std::fs::write(
+        admin.join("status"),
+        file_text(&tree, "var/lib/dpkg/status"),
+    )
+    .unwrap();
+    if crate::util::have(&["dpkg-query"]) {
+        let out = crate::util::run(
+            std::process::Command::new("dpkg-query")
+                .arg(format!("--admindir={}", admin.display()))
+                .args(["-W", "-f", "${Package} ${Version} ${db:Status-Abbrev}\n"]),
+        );
+        let got: Vec<&str> = out.lines().collect();
+        assert_eq!(got.len(), a.lock.packages.len(), "{out}");
+        for lp in &a.lock.packages {
+            let want = format!("{} {} ii ", lp.name, lp.version);
+            assert!(
+                got.contains(&want.as_str()),
+                "{want:?} not in dpkg-query output"
+            );
+        }
+    }
+}
