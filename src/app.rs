@@ -79,6 +79,37 @@ pub fn run(cli: Cli) -> Result<()> {
             let fetched = fetch::fetch_all(&plan.artifacts, &opts, reporter.as_ref())
                 .with_context(|| format!("fetching the parts of `{}`", a.profile.display()))?;
             out.write_all(fetch_report(&fetched).as_bytes())?;
+            if let Some(d) = build::debian_base(&p, &opts, false, reporter.as_ref())? {
+                writeln!(out, "debian: {} package(s) in the cache", d.packages.len())?;
+            }
+        }
+        Cmd::Update(a) => {
+            let p = load(&a.profile)?;
+            if p.sources.debian.is_none() {
+                return Err(UserError(format!(
+                    "{} has no [sources.debian]: there is no package set to lock\nhint: add a [sources.debian] section, or use `bakery-image fetch` for pinned parts",
+                    a.profile.display()
+                ))
+                .into());
+            }
+            let cache_dir = match a.cache_dir {
+                Some(d) => d,
+                None => fetch::default_dir().ok_or_else(|| {
+                    UserError(
+                        "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
+                    )
+                })?,
+            };
+            let opts = fetch::FetchOptions::new(cache_dir);
+            let path = crate::debian::lock::path_for(&p.path);
+            let old = crate::debian::lock::LockFile::read(&path).ok().flatten();
+            let reporter = crate::cli_progress::reporter();
+            let new = build::debian_base(&p, &opts, true, reporter.as_ref())?
+                .expect("checked above")
+                .lock;
+            new.write(&path)
+                .with_context(|| format!("writing the lock file {}", path.display()))?;
+            out.write_all(crate::debian::lock::changes(old.as_ref(), &new).as_bytes())?;
         }
         Cmd::Build(a) => {
             let p = load(&a.profile)?;

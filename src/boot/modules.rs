@@ -53,6 +53,18 @@ pub struct ModuleIndex {
     /// Whether `modules.dep` was read from the tree (false: generated from .modinfo).
     pub from_modules_dep: bool,
     modules: BTreeMap<String, (String, Vec<String>)>,
+    /// Modules built into the kernel (`modules.builtin`): asked for, nothing to load.
+    builtin: BTreeSet<String>,
+}
+
+fn builtin_of(tree: &Tree, dir: &str) -> BTreeSet<String> {
+    match tree.get(&format!("{dir}/modules.builtin")).map(|e| &e.kind) {
+        Some(Kind::File(d)) => String::from_utf8_lossy(&d.read().unwrap_or_default())
+            .lines()
+            .map(canonical)
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }
 
 /// Find the modules directory of `kver` in the tree.
@@ -83,6 +95,7 @@ impl ModuleIndex {
                 .with_context(|| format!("reading {dir}/modules.dep"))?;
             let text = String::from_utf8_lossy(&text);
             return Ok(ModuleIndex {
+                builtin: builtin_of(tree, &dir),
                 kver: kver.to_owned(),
                 dir,
                 from_modules_dep: true,
@@ -135,6 +148,7 @@ impl ModuleIndex {
             modules.insert(name, (rel.clone(), deps));
         }
         Ok(ModuleIndex {
+            builtin: builtin_of(tree, &dir),
             kver: kver.to_owned(),
             dir,
             from_modules_dep: false,
@@ -163,7 +177,7 @@ impl ModuleIndex {
         for n in names {
             let c = canonical(n);
             if !self.modules.contains_key(&c) {
-                if optional.iter().any(|o| canonical(o) == c) {
+                if self.builtin.contains(&c) || optional.iter().any(|o| canonical(o) == c) {
                     continue;
                 }
                 return Err(ModuleError::Missing {
@@ -314,6 +328,7 @@ mod tests {
             dir: "lib/modules/6.1".into(),
             from_modules_dep: true,
             modules: parse_modules_dep(dep),
+            builtin: ["virtio_pci".to_owned()].into(),
         }
     }
 
@@ -347,6 +362,11 @@ kernel/drivers/mmc/host/sdhci.ko:
         let e = i.resolve(&["nope".into()], &[]).unwrap_err();
         assert!(e.to_string().contains("`nope`"));
         assert!(i.resolve(&["nope".into()], &["nope"]).unwrap().is_empty());
+        // Built in: asked for, nothing to load.
+        assert_eq!(
+            index(DEP).resolve(&["virtio-pci".into()], &[]).unwrap(),
+            Vec::<String>::new()
+        );
         let bad = index("a.ko: b.ko\n");
         assert!(matches!(
             bad.resolve(&["a".into()], &[]),

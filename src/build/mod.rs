@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod record;
+pub mod sbom;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -204,6 +205,24 @@ pub fn run(
         },
     )?;
     staging.write("build.json", record.to_json()?.as_bytes())?;
+    let secs = timestamp.rem_euclid(86_400);
+    let created = format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        outputs::date(timestamp),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    staging.write(
+        "sbom.spdx.json",
+        sbom::sbom(
+            profile.cluster.name.as_str(),
+            debian.as_ref().map(|a| &a.lock),
+            &fetched,
+            &created,
+        )
+        .as_bytes(),
+    )?;
     let files = staging.commit()?;
     drop(work);
     tracing::info!(

@@ -118,6 +118,38 @@ impl LockFile {
     }
 }
 
+/// What `bakery-image update` reports: every package added, removed or changed.
+pub fn changes(old: Option<&LockFile>, new: &LockFile) -> String {
+    let before: std::collections::BTreeMap<&str, &str> = old
+        .map(|o| {
+            o.packages
+                .iter()
+                .map(|p| (p.name.as_str(), p.version.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let after: std::collections::BTreeMap<&str, &str> = new
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    let mut out = String::new();
+    for (n, v) in &after {
+        match before.get(n) {
+            None => out.push_str(&format!("+ {n} {v}\n")),
+            Some(o) if o != v => out.push_str(&format!("~ {n} {o} -> {v}\n")),
+            _ => {}
+        }
+    }
+    for (n, v) in &before {
+        if !after.contains_key(n) {
+            out.push_str(&format!("- {n} {v}\n"));
+        }
+    }
+    out.push_str(&format!("{} package(s) locked\n", new.packages.len()));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -311,3 +311,70 @@ fn assembled_trixie_base_passes_the_runtime_check_and_is_configured() {
         }
     }
 }
+
+/// The whole CLI build from `[sources.debian]`: lock written beside the profile, an SPDX
+/// SBOM the reference validator accepts; then an offline rebuild with the mirror gone
+/// gives byte-identical images from the lock and the cache alone.
+#[test]
+fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline() {
+    let Some(mirror) = host_mirror() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(crate::root().join("profiles/ci-aarch64.toml")).unwrap();
+    let start = text.find("[sources]").unwrap();
+    let standin = crate::root().join("ci/k3s-standin/k3s");
+    let text = format!(
+        "{}[sources]\nk3s = {{ path = \"{}\" }}\n\n[sources.debian]\nsuite = \"trixie\"\n",
+        &text[..start].replace("data-size", "format = \"raw\"\ndata-size"),
+        standin.display()
+    );
+    let profile = dir.path().join("deb.toml");
+    std::fs::write(&profile, text).unwrap();
+    let build = |out: &str, mirror: &str, offline: bool| {
+        let mut c = crate::bin();
+        c.env("BAKERY_DEBIAN_MIRROR", mirror)
+            .env("BAKERY_CACHE_DIR", cache_dir())
+            .arg("build")
+            .arg(&profile)
+            .arg("--out")
+            .arg(dir.path().join(out));
+        if offline {
+            c.arg("--offline");
+        }
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "build failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    build("out1", &mirror, false);
+    let lock = dir.path().join("deb.lock");
+    let locked = std::fs::read_to_string(&lock).unwrap();
+    assert!(locked.contains("name = \"systemd\""), "{locked}");
+    let sbom = dir.path().join("out1/sbom.spdx.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
+    let names: Vec<&str> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"systemd") && names.contains(&"k3s"),
+        "{names:?}"
+    );
+    // The SPDX project's validator (from PyPI, in a private venv).
+    crate::util::run(std::process::Command::new(crate::root().join("ci/validate-sbom")).arg(&sbom));
+    build("out2", "http://127.0.0.1:9/debian", true);
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap(),
+        locked,
+        "the lock is honoured, not rewritten"
+    );
+    let sums = |o: &str| std::fs::read_to_string(dir.path().join(o).join("SHA256SUMS")).unwrap();
+    assert_eq!(
+        sums("out1"),
+        sums("out2"),
+        "same profile and lock, same images"
+    );
+}
