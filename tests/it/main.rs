@@ -5,6 +5,7 @@ mod build;
 mod cli;
 mod cluster;
 mod debian;
+mod debian_diff;
 mod fetch;
 mod image;
 mod profile;
