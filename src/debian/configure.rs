@@ -72,7 +72,8 @@ pub fn base_tree(
 
 fn configure(tree: &mut Tree, pkgs: &[(LockedPackage, Control)], t: i64) -> Result<(), String> {
     let names: Vec<&str> = pkgs.iter().map(|(p, _)| p.name.as_str()).collect();
-    super::users::make_users(tree, &names, t / 86_400)?;
+    let db = super::users::make_users(tree, &names, t / 86_400)?;
+    script_effects(tree, &db, t).map_err(|e| e.to_string())?;
     for (_, c) in pkgs {
         if let Some(s) = c.get("postinst") {
             alternatives(tree, s, t).map_err(|e| e.to_string())?;
@@ -85,6 +86,105 @@ fn configure(tree: &mut Tree, pkgs: &[(LockedPackage, Control)], t: i64) -> Resu
         Entry::file(Data::bytes(""), 0o444).with_mtime(t),
     )
     .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Files postinsts copy from /usr/share into /etc when absent (base-files, libc-bin,
+/// debianutils, openssh-server via ucf, nfs-common, nfs-kernel-server). Not libpam-runtime's
+/// `common-*`: those are templates pam-auth-update fills in (not done yet).
+const COPIES: &[(&str, &str)] = &[
+    ("usr/share/base-files/profile", "etc/profile"),
+    ("usr/share/base-files/motd", "etc/motd"),
+    ("usr/share/base-files/dot.bashrc", "root/.bashrc"),
+    ("usr/share/base-files/dot.profile", "root/.profile"),
+    ("usr/share/libc-bin/nsswitch.conf", "etc/nsswitch.conf"),
+    ("usr/share/debianutils/shells", "etc/shells"),
+    ("usr/share/openssh/sshd_config", "etc/ssh/sshd_config"),
+    (
+        "usr/share/pam/common-session-noninteractive",
+        "etc/pam.d/common-session-noninteractive",
+    ),
+    (
+        "usr/share/nfs-common/conffiles/idmapd.conf",
+        "etc/idmapd.conf",
+    ),
+    ("usr/share/nfs-common/conffiles/nfs.conf", "etc/nfs.conf"),
+    (
+        "usr/share/nfs-common/conffiles/nfs-common.default",
+        "etc/default/nfs-common",
+    ),
+    (
+        "usr/share/nfs-kernel-server/conffiles/etc.exports",
+        "etc/exports",
+    ),
+    (
+        "usr/share/nfs-kernel-server/conffiles/nfs-kernel-server.default",
+        "etc/default/nfs-kernel-server",
+    ),
+];
+
+/// Directories base-files' postinst makes (mode, gid), and its compatibility links.
+const DIRS: &[(&str, u32, u32)] = &[
+    ("media", 0o755, 0),
+    ("mnt", 0o755, 0),
+    ("opt", 0o755, 0),
+    ("srv", 0o755, 0),
+    ("etc/opt", 0o755, 0),
+    ("var/opt", 0o755, 0),
+    ("var/mail", 0o2775, 8),
+    ("usr/local/bin", 0o755, 0),
+    ("usr/local/etc", 0o755, 0),
+    ("usr/local/games", 0o755, 0),
+    ("usr/local/include", 0o755, 0),
+    ("usr/local/lib", 0o755, 0),
+    ("usr/local/libexec", 0o755, 0),
+    ("usr/local/sbin", 0o755, 0),
+    ("usr/local/share/man", 0o755, 0),
+    ("usr/local/src", 0o755, 0),
+];
+const LINKS: &[(&str, &str)] = &[
+    ("usr/local/man", "share/man"),
+    ("var/spool/mail", "../mail"),
+    ("var/run", "/run"),
+    ("var/lock", "/run/lock"),
+];
+
+/// What the set's scripts do beyond users and alternatives: copies, dirs, ownerships.
+fn script_effects(
+    tree: &mut Tree,
+    db: &super::users::Db,
+    t: i64,
+) -> Result<(), stage::tree::PathError> {
+    for (from, to) in COPIES {
+        if let (Some(Kind::File(d)), false) = (tree.get(from).map(|e| &e.kind), tree.contains(to)) {
+            let d = d.clone();
+            tree.insert(to, Entry::file(d, 0o644).with_mtime(t))?;
+        }
+    }
+    for (dir, mode, gid) in DIRS {
+        if !tree.contains(dir) {
+            tree.insert(dir, Entry::dir(*mode).with_owner(0, *gid).with_mtime(t))?;
+        }
+    }
+    for (link, target) in LINKS {
+        if !matches!(tree.get(link).map(|e| &e.kind), Some(Kind::Symlink(_))) {
+            tree.insert(link, Entry::symlink(*target).with_mtime(t))?;
+        }
+    }
+    // openssh-client: `chgrp _ssh ssh-agent; chmod 2755 ssh-agent`.
+    let ssh_gid = db.groups.iter().find(|g| g.0 == "_ssh").map(|g| g.1);
+    if let (Some(g), Some(e)) = (ssh_gid, tree.get_mut("usr/bin/ssh-agent")) {
+        e.gid = g;
+        e.mode = 0o2755;
+    }
+    // nfs-common: `chown statd: /var/lib/nfs/sm /var/lib/nfs/sm.bak`.
+    let statd = db.users.iter().find(|u| u.0 == "statd").map(|u| (u.1, u.2));
+    for p in ["var/lib/nfs/sm", "var/lib/nfs/sm.bak"] {
+        if let (Some((u, g)), Some(e)) = (statd, tree.get_mut(p)) {
+            e.uid = u;
+            e.gid = g;
+        }
+    }
     Ok(())
 }
 

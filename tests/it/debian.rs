@@ -282,6 +282,22 @@ fn assembled_trixie_base_passes_the_runtime_check_and_is_configured() {
     assert_eq!(link(&tree, "etc/alternatives/awk"), "/usr/bin/mawk");
     assert_eq!(link(&tree, "bin"), "usr/bin");
     assert_eq!(file_text(&tree, "etc/machine-id"), "");
+    // What postinsts copy or change: sshd reads sshd_config.d only through the main file.
+    assert!(
+        file_text(&tree, "etc/ssh/sshd_config").contains("Include /etc/ssh/sshd_config.d/*.conf")
+    );
+    assert_eq!(link(&tree, "var/run"), "/run");
+    let agent = tree.get("usr/bin/ssh-agent").unwrap();
+    let ssh_gid: u32 = group
+        .lines()
+        .find(|l| l.starts_with("_ssh:"))
+        .unwrap()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!((agent.mode, agent.gid), (0o2755, ssh_gid));
     let bundle = file_text(&tree, "etc/ssl/certs/ca-certificates.crt");
     assert!(bundle.matches("BEGIN CERTIFICATE").count() > 100);
 
