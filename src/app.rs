@@ -40,6 +40,19 @@ fn load(path: &std::path::Path) -> Result<profile::Profile> {
     })
 }
 
+/// `--cache-dir`, else the default cache directory.
+fn cache_dir(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    match given {
+        Some(d) => Ok(d),
+        None => fetch::default_dir().ok_or_else(|| {
+            UserError(
+                "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
+            )
+            .into()
+        }),
+    }
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -65,14 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Fetch(a) => {
             let p = load(&a.profile)?;
             let plan = plan::plan(&p);
-            let cache_dir = match a.cache_dir {
-                Some(d) => d,
-                None => fetch::default_dir().ok_or_else(|| {
-                    UserError(
-                        "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
-                    )
-                })?,
-            };
+            let cache_dir = cache_dir(a.cache_dir)?;
             let mut opts = fetch::FetchOptions::new(cache_dir);
             opts.offline = a.offline;
             let reporter = crate::cli_progress::reporter();
@@ -92,14 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ))
                 .into());
             }
-            let cache_dir = match a.cache_dir {
-                Some(d) => d,
-                None => fetch::default_dir().ok_or_else(|| {
-                    UserError(
-                        "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
-                    )
-                })?,
-            };
+            let cache_dir = cache_dir(a.cache_dir)?;
             let opts = fetch::FetchOptions::new(cache_dir);
             let path = crate::debian::lock::path_for(&p.path);
             let old = crate::debian::lock::LockFile::read(&path).ok().flatten();

@@ -248,19 +248,7 @@ fn fetch_url(
                 got
             }
         }
-        "file" => {
-            let src = parsed
-                .to_file_path()
-                .map_err(|()| FetchError::UnsupportedUrl {
-                    url: url.to_owned(),
-                })?;
-            local::copy_local(role, &src, &partial, task.as_ref())?
-        }
-        _ => {
-            return Err(FetchError::UnsupportedUrl {
-                url: url.to_owned(),
-            });
-        }
+        _ => copy_file_url(role, &parsed, &partial, task.as_ref())?,
     };
     if &actual != sha {
         fs_err::remove_file(&partial)?;
@@ -308,19 +296,7 @@ pub fn fetch_unpinned(
             let client = http::client(&parsed, opts)?;
             http::download(&client, url, &tmp, opts, task.as_ref())?
         }
-        "file" => {
-            let src = parsed
-                .to_file_path()
-                .map_err(|()| FetchError::UnsupportedUrl {
-                    url: url.to_owned(),
-                })?;
-            local::copy_local(role, &src, &tmp, task.as_ref())?
-        }
-        _ => {
-            return Err(FetchError::UnsupportedUrl {
-                url: url.to_owned(),
-            });
-        }
+        _ => copy_file_url(role, &parsed, &tmp, task.as_ref())?,
     };
     let path = cache.path(&sha256);
     tmp.persist(&path).map_err(|e| e.error)?;
@@ -332,4 +308,21 @@ pub fn fetch_unpinned(
         size,
         origin: Origin::Downloaded,
     })
+}
+
+/// A `file://` URL copied into `dest` (hashing on the way); any other scheme is refused.
+fn copy_file_url(
+    role: &str,
+    parsed: &reqwest::Url,
+    dest: &std::path::Path,
+    task: &dyn crate::progress::Task,
+) -> Result<(Sha256, u64), FetchError> {
+    let unsupported = || FetchError::UnsupportedUrl {
+        url: parsed.to_string(),
+    };
+    if parsed.scheme() != "file" {
+        return Err(unsupported());
+    }
+    let src = parsed.to_file_path().map_err(|()| unsupported())?;
+    local::copy_local(role, &src, dest, task)
 }
