@@ -27,6 +27,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             || e.downcast_ref::<stage::StageError>()
                 .is_some_and(stage::StageError::is_user_error)
             || e.is::<stage::check::MissingParts>()
+            || e.downcast_ref::<crate::debian::DebianError>()
+                .is_some_and(crate::debian::DebianError::is_user_error)
     });
     if user { 1 } else { 2 }
 }
@@ -36,6 +38,19 @@ fn load(path: &std::path::Path) -> Result<profile::Profile> {
         LoadError::Invalid(d) => anyhow::Error::new(d),
         LoadError::Io { .. } => anyhow::Error::new(e),
     })
+}
+
+/// `--cache-dir`, else the default cache directory.
+fn cache_dir(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    match given {
+        Some(d) => Ok(d),
+        None => fetch::default_dir().ok_or_else(|| {
+            UserError(
+                "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
+            )
+            .into()
+        }),
+    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -63,20 +78,37 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Fetch(a) => {
             let p = load(&a.profile)?;
             let plan = plan::plan(&p);
-            let cache_dir = match a.cache_dir {
-                Some(d) => d,
-                None => fetch::default_dir().ok_or_else(|| {
-                    UserError(
-                        "no cache directory: neither BAKERY_CACHE_DIR, XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir DIR".into(),
-                    )
-                })?,
-            };
+            let cache_dir = cache_dir(a.cache_dir)?;
             let mut opts = fetch::FetchOptions::new(cache_dir);
             opts.offline = a.offline;
             let reporter = crate::cli_progress::reporter();
             let fetched = fetch::fetch_all(&plan.artifacts, &opts, reporter.as_ref())
                 .with_context(|| format!("fetching the parts of `{}`", a.profile.display()))?;
             out.write_all(fetch_report(&fetched).as_bytes())?;
+            if let Some(d) = build::debian_base(&p, &opts, false, reporter.as_ref())? {
+                writeln!(out, "debian: {} package(s) in the cache", d.packages.len())?;
+            }
+        }
+        Cmd::Update(a) => {
+            let p = load(&a.profile)?;
+            if p.sources.debian.is_none() {
+                return Err(UserError(format!(
+                    "{} has no [sources.debian]: there is no package set to lock\nhint: add a [sources.debian] section, or use `bakery-image fetch` for pinned parts",
+                    a.profile.display()
+                ))
+                .into());
+            }
+            let cache_dir = cache_dir(a.cache_dir)?;
+            let opts = fetch::FetchOptions::new(cache_dir);
+            let path = crate::debian::lock::path_for(&p.path);
+            let old = crate::debian::lock::LockFile::read(&path).ok().flatten();
+            let reporter = crate::cli_progress::reporter();
+            let new = build::debian_base(&p, &opts, true, reporter.as_ref())?
+                .expect("checked above")
+                .lock;
+            new.write(&path)
+                .with_context(|| format!("writing the lock file {}", path.display()))?;
+            out.write_all(crate::debian::lock::changes(old.as_ref(), &new).as_bytes())?;
         }
         Cmd::Build(a) => {
             let p = load(&a.profile)?;

@@ -38,6 +38,9 @@ pub enum Cmd {
     /// Build one image per node, with checksums, an Imager list and build.json.
     #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
+    /// Resolve the Debian base anew against the mirror and rewrite `<profile>.lock`.
+    #[command(after_help = EXIT_CODES)]
+    Update(UpdateArgs),
     /// Show an image's partitions, filesystems and node config, and verify its checksums.
     #[command(after_help = EXIT_CODES)]
     Inspect(InspectArgs),
@@ -82,6 +85,16 @@ pub struct FetchArgs {
     /// Use only the cache: fail, listing every part that is missing, instead of downloading.
     #[arg(long)]
     pub offline: bool,
+    /// The download cache [default: $BAKERY_CACHE_DIR, else $XDG_CACHE_HOME/bakery-image,
+    /// else ~/.cache/bakery-image].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The cluster profile (TOML) with a [sources.debian] section.
+    pub profile: PathBuf,
     /// The download cache [default: $BAKERY_CACHE_DIR, else $XDG_CACHE_HOME/bakery-image,
     /// else ~/.cache/bakery-image].
     #[arg(long, value_name = "DIR")]

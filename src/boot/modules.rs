@@ -53,6 +53,18 @@ pub struct ModuleIndex {
     /// Whether `modules.dep` was read from the tree (false: generated from .modinfo).
     pub from_modules_dep: bool,
     modules: BTreeMap<String, (String, Vec<String>)>,
+    /// Modules built into the kernel (`modules.builtin`): asked for, nothing to load.
+    builtin: BTreeSet<String>,
+}
+
+fn builtin_of(tree: &Tree, dir: &str) -> BTreeSet<String> {
+    match tree.get(&format!("{dir}/modules.builtin")).map(|e| &e.kind) {
+        Some(Kind::File(d)) => String::from_utf8_lossy(&d.read().unwrap_or_default())
+            .lines()
+            .map(canonical)
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }
 
 /// Find the modules directory of `kver` in the tree.
@@ -83,6 +95,7 @@ impl ModuleIndex {
                 .with_context(|| format!("reading {dir}/modules.dep"))?;
             let text = String::from_utf8_lossy(&text);
             return Ok(ModuleIndex {
+                builtin: builtin_of(tree, &dir),
                 kver: kver.to_owned(),
                 dir,
                 from_modules_dep: true,
@@ -95,7 +108,9 @@ impl ModuleIndex {
         let mut paths: BTreeMap<String, String> = BTreeMap::new();
         for (path, e) in tree.iter() {
             if let Some(rel) = path.strip_prefix(&prefix)
-                && rel.ends_with(".ko")
+                && [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+                    .iter()
+                    .any(|x| rel.ends_with(x))
                 && matches!(e.kind, Kind::File(_))
             {
                 paths.insert(canonical(rel), rel.to_owned());
@@ -133,6 +148,7 @@ impl ModuleIndex {
             modules.insert(name, (rel.clone(), deps));
         }
         Ok(ModuleIndex {
+            builtin: builtin_of(tree, &dir),
             kver: kver.to_owned(),
             dir,
             from_modules_dep: false,
@@ -161,7 +177,7 @@ impl ModuleIndex {
         for n in names {
             let c = canonical(n);
             if !self.modules.contains_key(&c) {
-                if optional.iter().any(|o| canonical(o) == c) {
+                if self.builtin.contains(&c) || optional.iter().any(|o| canonical(o) == c) {
                     continue;
                 }
                 return Err(ModuleError::Missing {
@@ -272,6 +288,17 @@ pub fn parse_modules_dep(text: &str) -> BTreeMap<String, (String, Vec<String>)> 
 
 /// The `key=value` entries of a module's `.modinfo` ELF section.
 pub fn modinfo(ko: &[u8]) -> Result<Vec<(String, String)>> {
+    // Debian compresses its modules since trixie (.ko.xz); the ELF is inside.
+    let plain;
+    let ko = if ko.starts_with(b"\x7fELF") {
+        ko
+    } else {
+        let (_, mut r) = crate::stage::decompress::decoder(ko)?;
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut v).context("decompressing the module")?;
+        plain = v;
+        &plain
+    };
     let elf = goblin::elf::Elf::parse(ko).context("not an ELF module")?;
     let sh = elf
         .section_headers
@@ -301,6 +328,7 @@ mod tests {
             dir: "lib/modules/6.1".into(),
             from_modules_dep: true,
             modules: parse_modules_dep(dep),
+            builtin: ["virtio_pci".to_owned()].into(),
         }
     }
 
@@ -334,6 +362,11 @@ kernel/drivers/mmc/host/sdhci.ko:
         let e = i.resolve(&["nope".into()], &[]).unwrap_err();
         assert!(e.to_string().contains("`nope`"));
         assert!(i.resolve(&["nope".into()], &["nope"]).unwrap().is_empty());
+        // Built in: asked for, nothing to load.
+        assert_eq!(
+            index(DEP).resolve(&["virtio-pci".into()], &[]).unwrap(),
+            Vec::<String>::new()
+        );
         let bad = index("a.ko: b.ko\n");
         assert!(matches!(
             bad.resolve(&["a".into()], &[]),

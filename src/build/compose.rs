@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 
 use crate::boot::BoardDef;
 use crate::cluster::{self, Secrets};
+use crate::debian::lock::LockedPackage;
 use crate::fetch::Fetched;
 use crate::plan::{NodePlan, Plan};
 use crate::profile::Profile;
@@ -21,9 +22,10 @@ use crate::stage::check::{Requirements, check_base};
 use crate::stage::dir::{DirOptions, read_dir};
 use crate::stage::{self, ContentStore, Data, Entry, Tree};
 
-/// Local paths of the fetched parts, by role ("rootfs", "packages[0]", "k3s", ...).
+/// Local paths of the fetched parts, by role ("rootfs", "packages[0]", "k3s", ...), and
+/// the packages of an assembled Debian base, in unpacking order.
 #[derive(Debug, Default)]
-pub struct Parts(BTreeMap<String, PathBuf>);
+pub struct Parts(BTreeMap<String, PathBuf>, Vec<(LockedPackage, PathBuf)>);
 
 impl Parts {
     pub fn new(fetched: &[Fetched]) -> Self {
@@ -32,7 +34,17 @@ impl Parts {
                 .iter()
                 .map(|f| (f.role.clone(), f.path.clone()))
                 .collect(),
+            Vec::new(),
         )
+    }
+    /// Add the packages of an assembled Debian base.
+    pub fn with_debian(mut self, a: &crate::debian::assemble::Assembled) -> Self {
+        self.1 = a
+            .packages
+            .iter()
+            .map(|(p, f)| (p.clone(), f.path.clone()))
+            .collect();
+        self
     }
     fn get(&self, role: &str) -> Result<&Path> {
         self.0
@@ -55,6 +67,15 @@ pub fn compose_system(profile: &Profile, parts: &Parts, work: &Path) -> Result<T
             } else {
                 stage::read_base(base, &mut store)?
             }
+        }
+        None if s.debian.is_some() => {
+            let debs: Vec<(LockedPackage, &Path)> = parts
+                .1
+                .iter()
+                .map(|(p, f)| (p.clone(), f.as_path()))
+                .collect();
+            crate::debian::configure::base_tree(&debs, &mut store, profile.image.timestamp)
+                .context("assembling the Debian base (sources.debian)")?
         }
         None => Tree::new(),
     };

@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod record;
+pub mod sbom;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,6 +69,33 @@ pub fn build_timestamp(profile: &Profile, system: &Tree) -> Result<i64> {
     Ok(system.iter().map(|(_, e)| e.mtime).max().unwrap_or(0))
 }
 
+/// Resolve and fetch the Debian base of `profile` (None without `[sources.debian]`),
+/// honouring its lock file unless `update`.
+pub fn debian_base(
+    profile: &Profile,
+    fopts: &FetchOptions,
+    update: bool,
+    reporter: &dyn progress::Reporter,
+) -> Result<Option<crate::debian::assemble::Assembled>> {
+    let Some(d) = &profile.sources.debian else {
+        return Ok(None);
+    };
+    let lock_path = crate::debian::lock::path_for(&profile.path);
+    let lock = crate::debian::lock::LockFile::read(&lock_path)
+        .map_err(|e| UserError(format!("{e}\nhint: delete the lock file (the next build writes a new one) or run `bakery-image update`")))?;
+    let inputs = crate::debian::assemble::Inputs {
+        debian: d,
+        arch: profile.image.board.arch(),
+        requests: crate::debian::select::requests(profile),
+        lock,
+        update,
+    };
+    tracing::info!("assembling the Debian base ({})", d.suites.join(", "));
+    Ok(Some(crate::debian::assemble::assemble(
+        &inputs, fopts, reporter,
+    )?))
+}
+
 /// Build the images of `profile` as planned.
 pub fn run(
     profile: &Profile,
@@ -103,9 +131,14 @@ pub fn run(
     let mut fopts = FetchOptions::new(cache_dir);
     fopts.offline = opts.offline;
     let fetched = fetch::fetch_all(&plan.artifacts, &fopts, reporter)?;
+    let debian = debian_base(profile, &fopts, false, reporter)?;
+    let mut parts = Parts::new(&fetched);
+    if let Some(a) = &debian {
+        parts = parts.with_debian(a);
+    }
 
     tracing::info!("composing the system tree");
-    let mut system = compose_system(profile, &Parts::new(&fetched), work.path())?;
+    let mut system = compose_system(profile, &parts, work.path())?;
     let timestamp = build_timestamp(profile, &system)?;
     finish_system(profile, &mut system, timestamp, !opts.skip_base_check)?;
     let compose_seconds = t0.elapsed().as_secs_f64();
@@ -172,6 +205,24 @@ pub fn run(
         },
     )?;
     staging.write("build.json", record.to_json()?.as_bytes())?;
+    let secs = timestamp.rem_euclid(86_400);
+    let created = format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        outputs::date(timestamp),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    staging.write(
+        "sbom.spdx.json",
+        sbom::sbom(
+            profile.cluster.name.as_str(),
+            debian.as_ref().map(|a| &a.lock),
+            &fetched,
+            &created,
+        )
+        .as_bytes(),
+    )?;
     let files = staging.commit()?;
     drop(work);
     tracing::info!(
@@ -179,6 +230,20 @@ pub fn run(
         images.nodes.len(),
         t0.elapsed().as_secs_f64()
     );
+    if let Some(a) = &debian {
+        let path = crate::debian::lock::path_for(&profile.path);
+        if crate::debian::lock::LockFile::read(&path)
+            .ok()
+            .flatten()
+            .as_ref()
+            != Some(&a.lock)
+        {
+            a.lock
+                .write(&path)
+                .with_context(|| format!("writing the lock file {}", path.display()))?;
+            tracing::info!("wrote {}", path.display());
+        }
+    }
     Ok(BuildResult {
         images,
         files,

@@ -248,19 +248,7 @@ fn fetch_url(
                 got
             }
         }
-        "file" => {
-            let src = parsed
-                .to_file_path()
-                .map_err(|()| FetchError::UnsupportedUrl {
-                    url: url.to_owned(),
-                })?;
-            local::copy_local(role, &src, &partial, task.as_ref())?
-        }
-        _ => {
-            return Err(FetchError::UnsupportedUrl {
-                url: url.to_owned(),
-            });
-        }
+        _ => copy_file_url(role, &parsed, &partial, task.as_ref())?,
     };
     if &actual != sha {
         fs_err::remove_file(&partial)?;
@@ -280,4 +268,61 @@ fn fetch_url(
         size,
         origin: Origin::Downloaded,
     })
+}
+
+/// Download a file whose digest is not known in advance (a suite's `InRelease`, which is
+/// checked by its signature instead) into the cache, under the digest it turns out to
+/// have, so a lock file can pin it and an offline build find it.
+pub fn fetch_unpinned(
+    role: &str,
+    url: &str,
+    opts: &FetchOptions,
+    reporter: &dyn Reporter,
+) -> Result<Fetched, FetchError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::UnsupportedUrl {
+        url: url.to_owned(),
+    })?;
+    let cache = Cache::new(&opts.cache_dir);
+    fs_err::create_dir_all(cache.root().join("sha256"))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".unpinned-")
+        .suffix(".partial")
+        .tempfile_in(cache.root().join("sha256"))?
+        .into_temp_path();
+    let task = reporter.task(role, None);
+    let (sha256, size) = match parsed.scheme() {
+        "http" | "https" => {
+            fs_err::remove_file(&tmp)?;
+            let client = http::client(&parsed, opts)?;
+            http::download(&client, url, &tmp, opts, task.as_ref())?
+        }
+        _ => copy_file_url(role, &parsed, &tmp, task.as_ref())?,
+    };
+    let path = cache.path(&sha256);
+    tmp.persist(&path).map_err(|e| e.error)?;
+    task.finish("downloaded");
+    Ok(Fetched {
+        role: role.to_owned(),
+        path,
+        sha256,
+        size,
+        origin: Origin::Downloaded,
+    })
+}
+
+/// A `file://` URL copied into `dest` (hashing on the way); any other scheme is refused.
+fn copy_file_url(
+    role: &str,
+    parsed: &reqwest::Url,
+    dest: &std::path::Path,
+    task: &dyn crate::progress::Task,
+) -> Result<(Sha256, u64), FetchError> {
+    let unsupported = || FetchError::UnsupportedUrl {
+        url: parsed.to_string(),
+    };
+    if parsed.scheme() != "file" {
+        return Err(unsupported());
+    }
+    let src = parsed.to_file_path().map_err(|()| unsupported())?;
+    local::copy_local(role, &src, dest, task)
 }

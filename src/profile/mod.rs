@@ -4,6 +4,7 @@
 //! first), and validates it into a [`Profile`]; any problem comes back as
 //! [`Diagnostics`] listing every mistake with its line and a hint.
 
+mod debian;
 pub mod diag;
 pub mod model;
 pub mod raw;
@@ -159,6 +160,13 @@ fn suggest(path: &str) -> String {
         "base-url",
         "sources",
         "rootfs",
+        "debian",
+        "mirror",
+        "suite",
+        "extra-suites",
+        "components",
+        "kernel",
+        "keyring",
         "packages",
         "k3s",
         "airgap-images",

@@ -280,10 +280,33 @@ impl Source {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Sources {
     pub rootfs: Option<Source>,
+    pub debian: Option<Debian>,
     pub packages: Vec<Source>,
     pub k3s: Option<Source>,
     pub airgap_images: Vec<Source>,
     pub overlays: Vec<PathBuf>,
+}
+
+/// A package asked for by name, optionally from one suite ("name/suite").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageRef {
+    pub name: String,
+    pub suite: Option<String>,
+}
+
+/// `[sources.debian]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Debian {
+    /// The profile's mirror; BAKERY_DEBIAN_MIRROR replaces it at build time.
+    pub mirror: Option<String>,
+    /// The main suite first, then the extra suites.
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    pub packages: Vec<PackageRef>,
+    /// None: the board's default kernel package.
+    pub kernel: Option<PackageRef>,
+    /// None: the host's debian-archive-keyring.
+    pub keyring: Option<PathBuf>,
 }
 
 impl Image {

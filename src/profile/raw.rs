@@ -294,6 +294,9 @@ pub struct RawSources {
     /// Base root filesystem: a tar archive (plain, gz, xz, zst) or an OS image.
     #[serde(default)]
     pub rootfs: Option<RawSource>,
+    /// Base system assembled from Debian packages (instead of `rootfs`).
+    #[serde(default)]
+    pub debian: Option<RawDebian>,
     /// Debian packages laid over the rootfs in order (kernels, firmware, busybox-static).
     #[serde(default)]
     pub packages: Vec<RawSource>,
@@ -315,4 +318,36 @@ pub struct RawSecrets {
     /// Secrets directory, relative to the profile (default "<profile>.secrets").
     #[serde(default)]
     pub dir: Option<String>,
+}
+
+/// `[sources.debian]`: the base system assembled from a Debian archive.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
+pub struct RawDebian {
+    /// Archive base URL (http, https or file), best a dated snapshot so the profile pins
+    /// its packages in time; the environment variable BAKERY_DEBIAN_MIRROR replaces it.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// The suite (default "trixie").
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// Further suites of the same archive, e.g. "trixie-updates", "trixie-backports";
+    /// a NotAutomatic suite (backports) is used only for packages named "name/suite".
+    #[serde(default)]
+    pub extra_suites: Vec<String>,
+    /// Archive components (default ["main", "non-free-firmware"]: the Pi boot firmware).
+    #[serde(default)]
+    pub components: Option<Vec<String>>,
+    /// Packages added to the set the node runtime needs: "name" or "name/suite".
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// The kernel package, "name" or "name/suite" (default the board's
+    /// linux-image-<arch> metapackage).
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// OpenPGP keyring holding the archive keys, relative to the profile (default the
+    /// host's /usr/share/keyrings/debian-archive-keyring.gpg).
+    #[serde(default)]
+    pub keyring: Option<String>,
 }

@@ -943,6 +943,10 @@ fn sources(raw: &RawSources, dir: &Path, key: &KeyPath, c: &mut Collector<'_>) -
         .rootfs
         .as_ref()
         .and_then(|s| source(s, dir, &key.key("rootfs"), c));
+    let debian = raw
+        .debian
+        .as_ref()
+        .and_then(|d| super::debian::debian(d, raw.rootfs.is_some(), dir, &key.key("debian"), c));
     let k3s = raw
         .k3s
         .as_ref()
@@ -975,6 +979,7 @@ fn sources(raw: &RawSources, dir: &Path, key: &KeyPath, c: &mut Collector<'_>) -
         .collect();
     (c.diags.len() == before).then_some(Sources {
         rootfs,
+        debian,
         packages,
         k3s,
         airgap_images,

@@ -4,6 +4,8 @@ mod boot;
 mod build;
 mod cli;
 mod cluster;
+mod debian;
+mod debian_diff;
 mod fetch;
 mod image;
 mod need;

@@ -397,3 +397,47 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn debian_source_names_follow_debian_grammar() {
+    let text = format!(
+        "{BASE}\n[sources.debian]\nmirror = \"file:///srv/mirror\"\nextra-suites = [\"trixie-backports\"]\npackages = [\"vim\", \"Bad Name\"]\n"
+    );
+    one(
+        &text,
+        "sources.debian.packages[1]",
+        15,
+        "is not a Debian package name",
+    );
+    let text = format!("{BASE}\n[sources.debian]\nkernel = \"linux-image-arm64/sid\"\n");
+    one(
+        &text,
+        "sources.debian.kernel",
+        13,
+        "names suite \"sid\", which the profile does not list",
+    );
+    let text = format!("{BASE}\n[sources.debian]\nmirror = \"ftp://x\"\n");
+    one(
+        &text,
+        "sources.debian.mirror",
+        13,
+        "is not an http(s) or file URL",
+    );
+    let text = format!("{BASE}\n[sources.debian]\nkeyring = \"nope.gpg\"\n");
+    one(&text, "sources.debian.keyring", 13, "does not exist");
+    let text = format!("{BASE}\n[sources]\nrootfs = {{ path = \"x.tar\" }}\n[sources.debian]\n");
+    one(&text, "sources.debian", 14, "both give the base system");
+}
+
+#[test]
+fn debian_source_defaults() {
+    let text = format!(
+        "{BASE}\n[sources.debian]\nextra-suites = [\"trixie-backports\"]\nkernel = \"linux-image-arm64/trixie-backports\"\n"
+    );
+    let p = profile::parse(Path::new("ok.toml"), &text).unwrap();
+    let d = p.sources.debian.unwrap();
+    assert_eq!(d.suites, ["trixie", "trixie-backports"]);
+    assert_eq!(d.components, ["main", "non-free-firmware"]);
+    assert_eq!(d.kernel.unwrap().suite.as_deref(), Some("trixie-backports"));
+    assert_eq!(d.mirror, None);
+}
