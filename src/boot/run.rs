@@ -83,6 +83,9 @@ pub struct RunOptions {
     pub disk_size: Option<u64>,
     /// Discard the VM's writes (QEMU `snapshot=on`).
     pub snapshot: bool,
+    /// Further raw disks (e.g. the NFS node's SSD), attached in order with the serial
+    /// `bakery-extra-N`; their writes always persist.
+    pub extra_disks: Vec<PathBuf>,
     /// Echo the console to stdout.
     pub echo: bool,
     /// Simulate a power cut: kill QEMU as soon as a console line contains this text
@@ -280,6 +283,24 @@ pub fn vm_cmdline(cmdline: &str, console: &str, extra: &[String]) -> String {
 }
 
 /// Boot the image; returns what the console showed.
+/// The `-drive` argument of extra disk `n` (1-based): raw, virtio, serial `bakery-extra-n`.
+pub fn extra_drive(path: &Path, n: usize) -> Result<String> {
+    let shown = path.display().to_string();
+    if !path.is_file() {
+        bail!(
+            "extra disk {shown} is not a file\nhint: create one, e.g. `truncate -s 256M {shown}`"
+        );
+    }
+    if shown.contains(',') {
+        bail!(
+            "extra disk {shown}: QEMU options cannot hold a comma\nhint: use a path without commas"
+        );
+    }
+    Ok(format!(
+        "file={shown},if=virtio,format=raw,cache=unsafe,serial=bakery-extra-{n}"
+    ))
+}
+
 pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
     let tmp = tempfile::Builder::new()
         .prefix("bakery-run-")
@@ -341,6 +362,9 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
         "file={},if=virtio,format=raw,cache=unsafe{snapshot}",
         disk.display()
     ));
+    for (i, d) in opts.extra_disks.iter().enumerate() {
+        cmd.arg("-drive").arg(extra_drive(d, i + 1)?);
+    }
     let nic = match &opts.mac {
         Some(mac) => format!("virtio-net-pci,netdev=n0,mac={mac}"),
         None => "virtio-net-pci,netdev=n0".to_owned(),
@@ -499,6 +523,21 @@ mod tests {
         x86[0x202..0x206].copy_from_slice(b"HdrS");
         assert_eq!(kernel_arch(&x86).unwrap(), Arch::X86_64);
         assert!(kernel_arch(&[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn extra_disks_get_serials_and_bad_paths_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssd = dir.path().join("ssd.img");
+        std::fs::write(&ssd, vec![0u8; 4096]).unwrap();
+        let d = extra_drive(&ssd, 2).unwrap();
+        assert!(d.ends_with(",serial=bakery-extra-2"), "{d}");
+        assert!(d.starts_with(&format!("file={},", ssd.display())), "{d}");
+        let e = extra_drive(&dir.path().join("missing.img"), 1).unwrap_err();
+        assert!(format!("{e:#}").contains("hint: create one"), "{e:#}");
+        let comma = dir.path().join("a,b.img");
+        std::fs::write(&comma, b"x").unwrap();
+        assert!(extra_drive(&comma, 1).is_err());
     }
 
     #[test]

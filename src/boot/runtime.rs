@@ -27,6 +27,8 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/bakery/bakery-selftest" => 0o755,
     "usr/lib/bakery/bakery-depmod" => 0o755,
     "usr/lib/bakery/bakery-probe" => 0o755,
+    "usr/lib/bakery/bakery-nfs" => 0o755,
+    "usr/lib/bakery/bakery-nfscheck" => 0o755,
     "usr/lib/systemd/system/bakery-node.service" => 0o644,
     "usr/lib/systemd/system/bakery-join.service" => 0o644,
     "usr/lib/systemd/system/bakery-time-wait.service" => 0o644,
@@ -36,6 +38,9 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/systemd/system/bakery-ready.service" => 0o644,
     "usr/lib/systemd/system/bakery-depmod.service" => 0o644,
     "usr/lib/systemd/system/bakery-probe.service" => 0o644,
+    "usr/lib/systemd/system/bakery-nfs.service" => 0o644,
+    "usr/lib/systemd/system/bakery-nfscheck.service" => 0o644,
+    "usr/lib/systemd/system/nfs-server.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/k3s.service" => 0o644,
     "usr/lib/systemd/system/keepalived.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/ssh.service.d/bakery.conf" => 0o644,
@@ -82,6 +87,16 @@ pub const ENABLED: &[(&str, &str, &str)] = &[
     (
         "multi-user.target.wants",
         "k3s.service",
+        "/usr/lib/systemd/system",
+    ),
+    (
+        "multi-user.target.wants",
+        "bakery-nfs.service",
+        "/usr/lib/systemd/system",
+    ),
+    (
+        "multi-user.target.wants",
+        "bakery-nfscheck.service",
         "/usr/lib/systemd/system",
     ),
     (
@@ -134,6 +149,10 @@ pub const MASKED: &[&str] = &[
     "systemd-time-wait-sync.service",
 ];
 
+/// Units the packages enable that run only where bakery starts them: the NFS server (on
+/// the NFS node, by `bakery-nfs` once the share is on persistent storage).
+pub const DISABLED: &[&str] = &["nfs-server.service"];
+
 /// The runtime as a tree to lay over the system (every mtime = `mtime`).
 pub fn runtime_overlay(mtime: i64) -> Result<Tree> {
     let mut t = Tree::new();
@@ -176,6 +195,16 @@ pub fn prepare_system(system: &mut Tree, mtime: i64) -> Result<()> {
         .collect();
     for k in keys {
         system.remove(&k);
+    }
+    let enabled: Vec<String> = system
+        .children("etc/systemd/system")
+        .map(|(p, _)| p.to_owned())
+        .filter(|p| p.ends_with(".wants"))
+        .flat_map(|w| DISABLED.iter().map(move |u| format!("{w}/{u}")))
+        .filter(|l| system.contains(l))
+        .collect();
+    for l in enabled {
+        system.remove(&l);
     }
     for p in ["etc/machine-id", "var/lib/dbus/machine-id"] {
         if matches!(system.get(p).map(|e| &e.kind), Some(Kind::File(_))) {
@@ -251,5 +280,19 @@ mod tests {
             k => panic!("{k:?}"),
         }
         assert!(s.contains("usr/lib/systemd/system/bakery-node.service"));
+    }
+
+    #[test]
+    fn prepare_disables_the_nfs_server() {
+        let mut s = Tree::new();
+        let link = "etc/systemd/system/multi-user.target.wants/nfs-server.service";
+        s.insert(
+            link,
+            Entry::symlink("/lib/systemd/system/nfs-server.service"),
+        )
+        .unwrap();
+        prepare_system(&mut s, 7).unwrap();
+        assert!(!s.contains(link), "nfs-server stays enabled on every node");
+        assert!(s.contains("etc/systemd/system/multi-user.target.wants/bakery-nfs.service"));
     }
 }

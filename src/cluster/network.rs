@@ -23,7 +23,8 @@ fn peers(p: &Profile, node: &Node) -> Vec<String> {
         .collect()
 }
 
-/// `bakery/node.env`: KEY='value' lines for the node runtime (see CONTRACTS.md).
+/// `bakery/node.env`: KEY='value' lines, only the keys the node runtime reads (a test
+/// checks every key has a reader under `overlays/runtime/`).
 pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
     let c = &p.cluster;
     let is_init = node.name == p.init_server().name;
@@ -31,7 +32,6 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
     let serve = serves_nfs(p, node);
     let dns: Vec<String> = c.dns.iter().map(|d| d.to_string()).collect();
     let vars: Vec<(&str, String)> = vec![
-        ("BAKERY_CLUSTER", c.name.to_string()),
         ("BAKERY_HOSTNAME", node.name.to_string()),
         ("BAKERY_ROLE", node.role.to_string()),
         ("BAKERY_INIT", u8::from(is_init).to_string()),
@@ -42,19 +42,10 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
                 Addressing::Dhcp => "dhcp".into(),
             },
         ),
-        ("BAKERY_PREFIX", c.network.prefix_len().to_string()),
-        (
-            "BAKERY_GATEWAY",
-            c.gateway.map(|g| g.to_string()).unwrap_or_default(),
-        ),
         ("BAKERY_DNS", dns.join(" ")),
         ("BAKERY_INTERFACE", c.interface.clone()),
         ("BAKERY_VIP", c.vip.to_string()),
         ("BAKERY_PEERS", peers(p, node).join(" ")),
-        (
-            "BAKERY_JOIN_URL",
-            k3s::join_url(p, node).unwrap_or_default(),
-        ),
         ("BAKERY_BUILD_TIME", build_time.to_string()),
         ("BAKERY_TIMEZONE", c.timezone.clone()),
         ("BAKERY_NFS_SERVE", u8::from(serve).to_string()),
@@ -66,7 +57,9 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
         ),
         (
             "BAKERY_NFS_PATH",
-            nfs.map(|n| n.path.clone()).unwrap_or_default(),
+            nfs.filter(|_| serve)
+                .map(|n| n.path.clone())
+                .unwrap_or_default(),
         ),
     ];
     let mut s = String::from("# bakery-image: facts about this node for the node runtime.\n");

@@ -7,6 +7,7 @@
 pub mod diag;
 pub mod model;
 pub mod raw;
+pub mod storage_rules;
 pub mod types;
 mod validate;
 

@@ -649,6 +649,7 @@ fn boot_with(img: &Path, timeout: u64, power_cut_on: Option<&str>) -> boot::RunO
         append: vec!["bakery.selftest=1".into(), "bakery.timewait=3".into()],
         disk_size: Some(512 << 20),
         snapshot: false,
+        extra_disks: Vec::new(),
         echo: true,
         power_cut_on: power_cut_on.map(String::from),
     };
