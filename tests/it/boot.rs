@@ -436,16 +436,20 @@ fn boot_tree_of_a_pi_node_has_firmware_kernel_and_one_line_cmdline() {
     assert!(t.iter().all(|(_, e)| e.mtime == BUILD_TIME || e.mtime == 0));
 }
 
-/// Hand-made p1 `bakery/` files, standing in for the cluster renderer.
-fn bakery_files(node: &str, role: &str, address: &str, init: bool) -> Vec<(String, String)> {
+/// Hand-made p1 `bakery/` files, standing in for the cluster renderer; `node.env` is
+/// rendered from the profile (the runtime's contract), never written by hand.
+fn bakery_files(
+    p: &profile::Profile,
+    node: &str,
+    address: &str,
+    init: bool,
+) -> Vec<(String, String)> {
     let f = |p: &str, c: String| (format!("bakery/{p}"), c);
+    let profile_node = p.node(node).expect("the node is in the profile");
     let mut v = vec![
         f(
             "node.env",
-            format!(
-                "BAKERY_CLUSTER='boottest'\nBAKERY_HOSTNAME='{node}'\nBAKERY_ROLE='{role}'\nBAKERY_INIT='{}'\nBAKERY_ADDRESS='{address}'\nBAKERY_PREFIX='24'\nBAKERY_GATEWAY='10.99.0.1'\nBAKERY_DNS='10.99.0.1'\nBAKERY_INTERFACE='eth0'\nBAKERY_VIP='10.99.0.100'\nBAKERY_PEERS='10.99.0.12'\nBAKERY_JOIN_URL=''\nBAKERY_BUILD_TIME='{BUILD_TIME}'\nBAKERY_NFS_SERVE='0'\nBAKERY_NFS_DISK=''\nBAKERY_NFS_PATH=''\n",
-                u8::from(init)
-            ),
+            bakery_image::cluster::network::node_env(p, profile_node, BUILD_TIME),
         ),
         f("etc/hostname", format!("{node}\n")),
         f("etc/hosts", format!("127.0.0.1\tlocalhost\n127.0.1.1\t{node}\n")),
@@ -506,7 +510,7 @@ pub fn assemble_image_with(arch: &'static str, board: &str, out: &Path, table: &
         bakery_image::build::build_timestamp(&p, &sys).unwrap(),
     )
     .unwrap();
-    for (path, content) in bakery_files(&node.name, "server", "10.99.0.11", true) {
+    for (path, content) in bakery_files(&p, &node.name, "10.99.0.11", true) {
         p1.add_bytes(&path, content, 0o644).unwrap();
     }
     let work = tempfile::tempdir_in(out.parent().unwrap()).unwrap();
