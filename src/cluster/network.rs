@@ -145,13 +145,22 @@ pub fn authorized_keys(p: &Profile, node: &Node) -> String {
     s
 }
 
-/// `/etc/exports` of the NFS node.
+/// Where the NFS node builds its NFSv4 pseudo root (a tmpfs; see `bakery-nfs`).
+pub const NFS_V4_ROOT: &str = "/run/bakery/nfs-v4root";
+
+/// `/etc/exports` of the NFS node: the share for NFSv3 (mountd resolves the real path) and,
+/// for NFSv4, a pseudo root on a tmpfs holding the share at the same path, because the
+/// node's `/` is an overlay that nfsd cannot export (so `server:/srv/nfs/k8s` works with
+/// either version). Only `cluster.network` may mount.
 pub fn exports(p: &Profile) -> String {
     let path = p.nfs.as_ref().map_or("/srv/nfs/k8s", |n| n.path.as_str());
+    let net = p.cluster.network;
+    let opts = "rw,sync,no_subtree_check,no_root_squash";
     format!(
         "# bakery-image: the cluster's NFS share (csi-driver-nfs creates a directory per volume).\n\
-         {path} {}(rw,sync,no_subtree_check,no_root_squash)\n",
-        p.cluster.network
+         {path} {net}({opts})\n\
+         {NFS_V4_ROOT} {net}(ro,fsid=0,crossmnt,no_subtree_check)\n\
+         {NFS_V4_ROOT}{path} {net}({opts})\n"
     )
 }
 

@@ -110,10 +110,16 @@ fn nfs_keys_reach_the_nfs_node_and_the_storage_class() {
         assert_eq!(env(&r, "s1", k), want, "s1 does not serve NFS: {k}");
     }
     let exports = text(&r, "a1", "bakery/etc/exports").expect("the NFS node exports");
-    assert!(
-        exports.contains("\n/srv/share 10.0.0.0/24(rw,sync,no_subtree_check,no_root_squash)\n"),
-        "{exports}"
-    );
+    for line in [
+        "/srv/share 10.0.0.0/24(rw,sync,no_subtree_check,no_root_squash)",
+        "/run/bakery/nfs-v4root 10.0.0.0/24(ro,fsid=0,crossmnt,no_subtree_check)",
+        "/run/bakery/nfs-v4root/srv/share 10.0.0.0/24(rw,sync,no_subtree_check,no_root_squash)",
+    ] {
+        assert!(
+            exports.lines().any(|l| l == line),
+            "{line} not in {exports}"
+        );
+    }
     assert!(text(&r, "s1", "bakery/etc/exports").is_none());
     let sc = text(&r, "s1", "bakery/manifests/bakery-nfs.yaml").unwrap();
     assert!(
