@@ -153,6 +153,9 @@ pub const MASKED: &[&str] = &[
 /// the NFS node, by `bakery-nfs` once the share is on persistent storage).
 pub const DISABLED: &[&str] = &["nfs-server.service"];
 
+/// Where the image carries the modes of the node contract's `/etc` files.
+pub const MODES_FILE: &str = "usr/lib/bakery/modes";
+
 /// The runtime as a tree to lay over the system (every mtime = `mtime`).
 pub fn runtime_overlay(mtime: i64) -> Result<Tree> {
     let mut t = Tree::new();
@@ -163,6 +166,11 @@ pub fn runtime_overlay(mtime: i64) -> Result<Tree> {
             Entry::file(Data::bytes(*text), *mode).with_mtime(mtime),
         )?;
     }
+    // Generated from the node contract: the modes bakery-node gives the files of /etc.
+    t.insert(
+        MODES_FILE,
+        Entry::file(Data::bytes(crate::plan::contract::modes_file()), 0o644).with_mtime(mtime),
+    )?;
     for (wants, unit, dir) in ENABLED {
         t.insert(
             &format!("etc/systemd/system/{wants}/{unit}"),
@@ -294,5 +302,17 @@ mod tests {
         prepare_system(&mut s, 7).unwrap();
         assert!(!s.contains(link), "nfs-server stays enabled on every node");
         assert!(s.contains("etc/systemd/system/multi-user.target.wants/bakery-nfs.service"));
+    }
+
+    #[test]
+    fn the_modes_file_is_the_contracts() {
+        let t = runtime_overlay(0).unwrap();
+        match &t.get(MODES_FILE).unwrap().kind {
+            Kind::File(d) => assert_eq!(
+                d.read().unwrap(),
+                crate::plan::contract::modes_file().into_bytes()
+            ),
+            k => panic!("{k:?}"),
+        }
     }
 }
