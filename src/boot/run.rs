@@ -283,8 +283,9 @@ pub fn vm_cmdline(cmdline: &str, console: &str, extra: &[String]) -> String {
 }
 
 /// Boot the image; returns what the console showed.
-/// The `-drive` argument of extra disk `n` (1-based): raw, virtio, serial `bakery-extra-n`.
-pub fn extra_drive(path: &Path, n: usize) -> Result<String> {
+/// The QEMU arguments of extra disk `n` (1-based): a raw `-drive` and a virtio-blk device
+/// with the serial `bakery-extra-n` (QEMU no longer takes `serial=` on `-drive`).
+pub fn extra_drive(path: &Path, n: usize) -> Result<[String; 4]> {
     let shown = path.display().to_string();
     if !path.is_file() {
         bail!(
@@ -296,9 +297,12 @@ pub fn extra_drive(path: &Path, n: usize) -> Result<String> {
             "extra disk {shown}: QEMU options cannot hold a comma\nhint: use a path without commas"
         );
     }
-    Ok(format!(
-        "file={shown},if=virtio,format=raw,cache=unsafe,serial=bakery-extra-{n}"
-    ))
+    Ok([
+        "-drive".into(),
+        format!("file={shown},if=none,id=extra{n},format=raw,cache=unsafe"),
+        "-device".into(),
+        format!("virtio-blk-pci,drive=extra{n},serial=bakery-extra-{n}"),
+    ])
 }
 
 pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
@@ -363,7 +367,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
         disk.display()
     ));
     for (i, d) in opts.extra_disks.iter().enumerate() {
-        cmd.arg("-drive").arg(extra_drive(d, i + 1)?);
+        cmd.args(extra_drive(d, i + 1)?);
     }
     let nic = match &opts.mac {
         Some(mac) => format!("virtio-net-pci,netdev=n0,mac={mac}"),
@@ -531,8 +535,37 @@ mod tests {
         let ssd = dir.path().join("ssd.img");
         std::fs::write(&ssd, vec![0u8; 4096]).unwrap();
         let d = extra_drive(&ssd, 2).unwrap();
-        assert!(d.ends_with(",serial=bakery-extra-2"), "{d}");
-        assert!(d.starts_with(&format!("file={},", ssd.display())), "{d}");
+        assert_eq!(d[3], "virtio-blk-pci,drive=extra2,serial=bakery-extra-2");
+        assert!(
+            d[1].starts_with(&format!("file={},if=none,id=extra2,", ssd.display())),
+            "{d:?}"
+        );
+        // QEMU itself accepts them (it is paused at once and stopped by the timeout).
+        if std::process::Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .is_ok()
+        {
+            let out = std::process::Command::new("timeout")
+                .args([
+                    "3",
+                    "qemu-system-x86_64",
+                    "-M",
+                    "q35",
+                    "-display",
+                    "none",
+                    "-S",
+                ])
+                .args(&d)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(124),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let e = extra_drive(&dir.path().join("missing.img"), 1).unwrap_err();
         assert!(format!("{e:#}").contains("hint: create one"), "{e:#}");
         let comma = dir.path().join("a,b.img");
