@@ -226,6 +226,7 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
         append: a.append,
         disk_size,
         snapshot: a.snapshot,
+        extra_disks: a.extra_disk.clone(),
         echo: true,
         power_cut_on: a.power_cut_on.clone(),
     };

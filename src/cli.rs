@@ -156,6 +156,10 @@ pub struct RunArgs {
     /// Discard the VM's writes to the disk.
     #[arg(long)]
     pub snapshot: bool,
+    /// Attach a raw file as a further disk, like a USB SSD next to the card (repeatable;
+    /// the Nth appears as /dev/disk/by-id/virtio-bakery-extra-N). Writes persist.
+    #[arg(long, value_name = "FILE")]
+    pub extra_disk: Vec<PathBuf>,
     /// Simulate a power cut: kill QEMU as soon as a console line contains TEXT, then exit
     /// 0 (with --check; tests of first-boot recovery).
     #[arg(long, value_name = "TEXT", requires = "check")]

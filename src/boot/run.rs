@@ -83,6 +83,9 @@ pub struct RunOptions {
     pub disk_size: Option<u64>,
     /// Discard the VM's writes (QEMU `snapshot=on`).
     pub snapshot: bool,
+    /// Further raw disks (e.g. the NFS node's SSD), attached in order with the serial
+    /// `bakery-extra-N`; their writes always persist.
+    pub extra_disks: Vec<PathBuf>,
     /// Echo the console to stdout.
     pub echo: bool,
     /// Simulate a power cut: kill QEMU as soon as a console line contains this text
@@ -280,6 +283,28 @@ pub fn vm_cmdline(cmdline: &str, console: &str, extra: &[String]) -> String {
 }
 
 /// Boot the image; returns what the console showed.
+/// The QEMU arguments of extra disk `n` (1-based): a raw `-drive` and a virtio-blk device
+/// with the serial `bakery-extra-n` (QEMU no longer takes `serial=` on `-drive`).
+pub fn extra_drive(path: &Path, n: usize) -> Result<[String; 4]> {
+    let shown = path.display().to_string();
+    if !path.is_file() {
+        bail!(
+            "extra disk {shown} is not a file\nhint: create one, e.g. `truncate -s 256M {shown}`"
+        );
+    }
+    if shown.contains(',') {
+        bail!(
+            "extra disk {shown}: QEMU options cannot hold a comma\nhint: use a path without commas"
+        );
+    }
+    Ok([
+        "-drive".into(),
+        format!("file={shown},if=none,id=extra{n},format=raw,cache=unsafe"),
+        "-device".into(),
+        format!("virtio-blk-pci,drive=extra{n},serial=bakery-extra-{n}"),
+    ])
+}
+
 pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
     let tmp = tempfile::Builder::new()
         .prefix("bakery-run-")
@@ -341,6 +366,9 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
         "file={},if=virtio,format=raw,cache=unsafe{snapshot}",
         disk.display()
     ));
+    for (i, d) in opts.extra_disks.iter().enumerate() {
+        cmd.args(extra_drive(d, i + 1)?);
+    }
     let nic = match &opts.mac {
         Some(mac) => format!("virtio-net-pci,netdev=n0,mac={mac}"),
         None => "virtio-net-pci,netdev=n0".to_owned(),
@@ -499,6 +527,50 @@ mod tests {
         x86[0x202..0x206].copy_from_slice(b"HdrS");
         assert_eq!(kernel_arch(&x86).unwrap(), Arch::X86_64);
         assert!(kernel_arch(&[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn extra_disks_get_serials_and_bad_paths_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let ssd = dir.path().join("ssd.img");
+        std::fs::write(&ssd, vec![0u8; 4096]).unwrap();
+        let d = extra_drive(&ssd, 2).unwrap();
+        assert_eq!(d[3], "virtio-blk-pci,drive=extra2,serial=bakery-extra-2");
+        assert!(
+            d[1].starts_with(&format!("file={},if=none,id=extra2,", ssd.display())),
+            "{d:?}"
+        );
+        // QEMU itself accepts them (it is paused at once and stopped by the timeout).
+        if std::process::Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .is_ok()
+        {
+            let out = std::process::Command::new("timeout")
+                .args([
+                    "3",
+                    "qemu-system-x86_64",
+                    "-M",
+                    "q35",
+                    "-display",
+                    "none",
+                    "-S",
+                ])
+                .args(&d)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(124),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let e = extra_drive(&dir.path().join("missing.img"), 1).unwrap_err();
+        assert!(format!("{e:#}").contains("hint: create one"), "{e:#}");
+        let comma = dir.path().join("a,b.img");
+        std::fs::write(&comma, b"x").unwrap();
+        assert!(extra_drive(&comma, 1).is_err());
     }
 
     #[test]

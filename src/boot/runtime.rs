@@ -29,6 +29,8 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/bakery/bakery-selftest" => 0o755,
     "usr/lib/bakery/bakery-depmod" => 0o755,
     "usr/lib/bakery/bakery-probe" => 0o755,
+    "usr/lib/bakery/bakery-nfs" => 0o755,
+    "usr/lib/bakery/bakery-nfscheck" => 0o755,
     "usr/lib/systemd/system/bakery-node.service" => 0o644,
     "usr/lib/systemd/system/bakery-join.service" => 0o644,
     "usr/lib/systemd/system/bakery-status.socket" => 0o644,
@@ -40,6 +42,9 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/systemd/system/bakery-ready.service" => 0o644,
     "usr/lib/systemd/system/bakery-depmod.service" => 0o644,
     "usr/lib/systemd/system/bakery-probe.service" => 0o644,
+    "usr/lib/systemd/system/bakery-nfs.service" => 0o644,
+    "usr/lib/systemd/system/bakery-nfscheck.service" => 0o644,
+    "usr/lib/systemd/system/nfs-server.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/k3s.service" => 0o644,
     "usr/lib/systemd/system/keepalived.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/ssh.service.d/bakery.conf" => 0o644,
@@ -94,6 +99,16 @@ pub const ENABLED: &[(&str, &str, &str)] = &[
         "/usr/lib/systemd/system",
     ),
     (
+        "multi-user.target.wants",
+        "bakery-nfs.service",
+        "/usr/lib/systemd/system",
+    ),
+    (
+        "multi-user.target.wants",
+        "bakery-nfscheck.service",
+        "/usr/lib/systemd/system",
+    ),
+    (
         "timers.target.wants",
         "bakery-clock-save.timer",
         "/usr/lib/systemd/system",
@@ -143,6 +158,13 @@ pub const MASKED: &[&str] = &[
     "systemd-time-wait-sync.service",
 ];
 
+/// Units the packages enable that run only where bakery starts them: the NFS server (on
+/// the NFS node, by `bakery-nfs` once the share is on persistent storage).
+pub const DISABLED: &[&str] = &["nfs-server.service"];
+
+/// Where the image carries the modes of the node contract's `/etc` files.
+pub const MODES_FILE: &str = "usr/lib/bakery/modes";
+
 /// The runtime as a tree to lay over the system (every mtime = `mtime`).
 pub fn runtime_overlay(mtime: i64) -> Result<Tree> {
     let mut t = Tree::new();
@@ -153,6 +175,11 @@ pub fn runtime_overlay(mtime: i64) -> Result<Tree> {
             Entry::file(Data::bytes(*text), *mode).with_mtime(mtime),
         )?;
     }
+    // Generated from the node contract: the modes bakery-node gives the files of /etc.
+    t.insert(
+        MODES_FILE,
+        Entry::file(Data::bytes(crate::plan::contract::modes_file()), 0o644).with_mtime(mtime),
+    )?;
     for (wants, unit, dir) in ENABLED {
         t.insert(
             &format!("etc/systemd/system/{wants}/{unit}"),
@@ -185,6 +212,16 @@ pub fn prepare_system(system: &mut Tree, mtime: i64) -> Result<()> {
         .collect();
     for k in keys {
         system.remove(&k);
+    }
+    let enabled: Vec<String> = system
+        .children("etc/systemd/system")
+        .map(|(p, _)| p.to_owned())
+        .filter(|p| p.ends_with(".wants"))
+        .flat_map(|w| DISABLED.iter().map(move |u| format!("{w}/{u}")))
+        .filter(|l| system.contains(l))
+        .collect();
+    for l in enabled {
+        system.remove(&l);
     }
     for p in ["etc/machine-id", "var/lib/dbus/machine-id"] {
         if matches!(system.get(p).map(|e| &e.kind), Some(Kind::File(_))) {
@@ -260,5 +297,31 @@ mod tests {
             k => panic!("{k:?}"),
         }
         assert!(s.contains("usr/lib/systemd/system/bakery-node.service"));
+    }
+
+    #[test]
+    fn prepare_disables_the_nfs_server() {
+        let mut s = Tree::new();
+        let link = "etc/systemd/system/multi-user.target.wants/nfs-server.service";
+        s.insert(
+            link,
+            Entry::symlink("/lib/systemd/system/nfs-server.service"),
+        )
+        .unwrap();
+        prepare_system(&mut s, 7).unwrap();
+        assert!(!s.contains(link), "nfs-server stays enabled on every node");
+        assert!(s.contains("etc/systemd/system/multi-user.target.wants/bakery-nfs.service"));
+    }
+
+    #[test]
+    fn the_modes_file_is_the_contracts() {
+        let t = runtime_overlay(0).unwrap();
+        match &t.get(MODES_FILE).unwrap().kind {
+            Kind::File(d) => assert_eq!(
+                d.read().unwrap(),
+                crate::plan::contract::modes_file().into_bytes()
+            ),
+            k => panic!("{k:?}"),
+        }
     }
 }

@@ -23,8 +23,8 @@ fn peers(p: &Profile, node: &Node) -> Vec<String> {
         .collect()
 }
 
-/// `bakery/node.env`: KEY='value' lines that the node runtime sources
-/// (`load_env` in overlays/runtime/usr/lib/bakery/common.sh).
+/// `bakery/node.env`: KEY='value' lines, only the keys the node runtime reads (a test
+/// checks every key has a reader under `overlays/runtime/`).
 pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
     let c = &p.cluster;
     let is_init = node.name == p.init_server().name;
@@ -32,7 +32,6 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
     let serve = serves_nfs(p, node);
     let dns: Vec<String> = c.dns.iter().map(|d| d.to_string()).collect();
     let vars: Vec<(&str, String)> = vec![
-        ("BAKERY_CLUSTER", c.name.to_string()),
         ("BAKERY_HOSTNAME", node.name.to_string()),
         ("BAKERY_ROLE", node.role.to_string()),
         ("BAKERY_INIT", u8::from(is_init).to_string()),
@@ -43,19 +42,10 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
                 Addressing::Dhcp => "dhcp".into(),
             },
         ),
-        ("BAKERY_PREFIX", c.network.prefix_len().to_string()),
-        (
-            "BAKERY_GATEWAY",
-            c.gateway.map(|g| g.to_string()).unwrap_or_default(),
-        ),
         ("BAKERY_DNS", dns.join(" ")),
         ("BAKERY_INTERFACE", c.interface.clone()),
         ("BAKERY_VIP", c.vip.to_string()),
         ("BAKERY_PEERS", peers(p, node).join(" ")),
-        (
-            "BAKERY_JOIN_URL",
-            k3s::join_url(p, node).unwrap_or_default(),
-        ),
         ("BAKERY_BUILD_TIME", build_time.to_string()),
         ("BAKERY_TIMEZONE", c.timezone.clone()),
         ("BAKERY_NFS_SERVE", u8::from(serve).to_string()),
@@ -67,7 +57,9 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
         ),
         (
             "BAKERY_NFS_PATH",
-            nfs.map(|n| n.path.clone()).unwrap_or_default(),
+            nfs.filter(|_| serve)
+                .map(|n| n.path.clone())
+                .unwrap_or_default(),
         ),
     ];
     let mut s = String::from("# bakery-image: facts about this node for the node runtime.\n");
@@ -153,13 +145,22 @@ pub fn authorized_keys(p: &Profile, node: &Node) -> String {
     s
 }
 
-/// `/etc/exports` of the NFS node.
+/// Where the NFS node builds its NFSv4 pseudo root (a tmpfs; see `bakery-nfs`).
+pub const NFS_V4_ROOT: &str = "/run/bakery/nfs-v4root";
+
+/// `/etc/exports` of the NFS node: the share for NFSv3 (mountd resolves the real path) and,
+/// for NFSv4, a pseudo root on a tmpfs holding the share at the same path, because the
+/// node's `/` is an overlay that nfsd cannot export (so `server:/srv/nfs/k8s` works with
+/// either version). Only `cluster.network` may mount.
 pub fn exports(p: &Profile) -> String {
     let path = p.nfs.as_ref().map_or("/srv/nfs/k8s", |n| n.path.as_str());
+    let net = p.cluster.network;
+    let opts = "rw,sync,no_subtree_check,no_root_squash";
     format!(
         "# bakery-image: the cluster's NFS share (csi-driver-nfs creates a directory per volume).\n\
-         {path} {}(rw,sync,no_subtree_check,no_root_squash)\n",
-        p.cluster.network
+         {path} {net}({opts})\n\
+         {NFS_V4_ROOT} {net}(ro,fsid=0,crossmnt,no_subtree_check)\n\
+         {NFS_V4_ROOT}{path} {net}({opts})\n"
     )
 }
 

@@ -1,18 +1,19 @@
 //! Render everything under `bakery/` on one node's boot partition.
 //!
-//! The rendered set equals the plan's `bakery/` files for the node
-//! ([`crate::plan::files::node_files`]); a mismatch is a bug and fails the build.
-//! Secret files get mode 0600, scripts 0755, everything else 0644; every file carries the
-//! build time as its mtime.
+//! What is rendered, and with which mode, comes from the node contract
+//! ([`crate::plan::contract`]), as does the plan's file list; the rendered set is checked
+//! against the plan anyway (a mismatch is a bug and fails the build). Every file carries
+//! the build time as its mtime.
 
 use anyhow::{Context, Result, bail};
 
 use super::manifests;
-use super::network::{self, serves_nfs};
+use super::network;
 use super::secrets::Secrets;
 use super::{k3s, keepalived};
 use crate::plan::Plan;
-use crate::profile::{Profile, Role};
+use crate::plan::contract::{self, Renderer};
+use crate::profile::{Node, Profile, Role};
 use crate::stage::Tree;
 
 /// Render the `bakery/` tree of `node_name`.
@@ -37,112 +38,67 @@ pub fn render_node(
         t.add_bytes(&format!("bakery/{path}"), data, mode)
             .with_context(|| format!("adding bakery/{path}"))
     };
-    let is_init = node.name == p.init_server().name;
-    let name = node.name.as_str();
-    put(
-        "node.env",
-        network::node_env(p, node, build_time).into(),
-        0o644,
-    )?;
-    put("etc/hostname", network::hostname(node).into(), 0o644)?;
-    put("etc/hosts", network::hosts(p, node).into(), 0o644)?;
-    put(
-        "etc/systemd/network/10-bakery.network",
-        network::networkd(p, node).into(),
-        0o644,
-    )?;
-    put(
-        "etc/systemd/timesyncd.conf.d/bakery.conf",
-        network::timesyncd(p).into(),
-        0o644,
-    )?;
-    put(
-        "etc/ssh/authorized_keys",
-        network::authorized_keys(p, node).into(),
-        0o644,
-    )?;
-    put(
-        "etc/ssh/ssh_host_ed25519_key",
-        secrets.host_key(name)?.into(),
-        0o600,
-    )?;
-    put(
-        "etc/ssh/ssh_host_ed25519_key.pub",
-        secrets.host_key_pub(name)?.into(),
-        0o644,
-    )?;
-    put(
-        "etc/rancher/node/password",
-        format!("{}\n", secrets.node_password(name)?).into(),
-        0o600,
-    )?;
-    put(
-        "etc/rancher/k3s/config.yaml.d/20-node.yaml",
-        k3s::node_yaml(p, node).into(),
-        0o644,
-    )?;
-    match node.role {
-        Role::Server => {
-            put(
-                "etc/rancher/k3s/token",
-                secrets.server_token()?.into(),
-                0o600,
-            )?;
-            put(
-                "etc/rancher/k3s/agent-token",
-                secrets.agent_token()?.into(),
-                0o600,
-            )?;
-            put(
-                "etc/rancher/k3s/config.yaml.d/10-cluster.yaml",
-                k3s::cluster_yaml(p).into(),
-                0o644,
-            )?;
-            put(
-                "etc/keepalived/keepalived.conf",
-                keepalived::conf(p, node, secrets.keepalived_auth()?).into(),
-                0o600,
-            )?;
-            put(
-                "etc/keepalived/check-apiserver.sh",
-                keepalived::check_script().into(),
-                0o755,
-            )?;
-            put(
-                "etc/keepalived/notify.sh",
-                keepalived::notify_script().into(),
-                0o755,
-            )?;
-            for m in manifests::render(p, secrets)? {
-                let mode = if m.secret { 0o600 } else { 0o644 };
-                put(&format!("manifests/{}", m.name), m.content, mode)?;
-            }
-        }
-        Role::Agent => {
-            put(
-                "etc/rancher/k3s/token",
-                secrets.agent_token()?.into(),
-                0o600,
-            )?;
-        }
-    }
-    if is_init {
+    for nf in contract::files_of(p, node) {
         put(
-            "etc/rancher/k3s/config.yaml.d/12-init.yaml",
-            k3s::init_yaml().into(),
-            0o644,
+            nf.path,
+            content(nf.renderer, p, node, secrets, build_time)?,
+            nf.mode,
         )?;
-        put("etc/rancher/k3s/join.yaml", k3s::join_yaml().into(), 0o644)?;
-        for (f, content) in secrets.ca_files()? {
-            let mode = if f.ends_with(".key") { 0o600 } else { 0o644 };
-            put(&format!("tls/{f}"), content.to_vec(), mode)?;
+    }
+    if node.role == Role::Server {
+        for m in manifests::render(p, secrets)? {
+            let path = format!("manifests/{}", m.name);
+            let mode = contract::dynamic_mode(&path, m.secret);
+            put(&path, m.content, mode)?;
         }
     }
-    if serves_nfs(p, node) {
-        put("etc/exports", network::exports(p).into(), 0o644)?;
+    if contract::applies(contract::Scope::Init, p, node) {
+        for (f, content) in secrets.ca_files()? {
+            let path = format!("tls/{f}");
+            put(
+                &path,
+                content.to_vec(),
+                contract::dynamic_mode(&path, false),
+            )?;
+        }
     }
     check_against_plan(&t, node_plan)?;
     Ok(t)
+}
+
+/// The bytes of one contract file.
+fn content(
+    r: Renderer,
+    p: &Profile,
+    node: &Node,
+    secrets: &Secrets,
+    build_time: i64,
+) -> Result<Vec<u8>> {
+    let name = node.name.as_str();
+    Ok(match r {
+        Renderer::NodeEnv => network::node_env(p, node, build_time).into(),
+        Renderer::Hostname => network::hostname(node).into(),
+        Renderer::Hosts => network::hosts(p, node).into(),
+        Renderer::Networkd => network::networkd(p, node).into(),
+        Renderer::Timesyncd => network::timesyncd(p).into(),
+        Renderer::AuthorizedKeys => network::authorized_keys(p, node).into(),
+        Renderer::HostKey => secrets.host_key(name)?.into(),
+        Renderer::HostKeyPub => secrets.host_key_pub(name)?.into(),
+        Renderer::NodePassword => format!("{}\n", secrets.node_password(name)?).into(),
+        Renderer::NodeYaml => k3s::node_yaml(p, node).into(),
+        Renderer::Token => match node.role {
+            Role::Server => secrets.server_token()?.into(),
+            Role::Agent => secrets.agent_token()?.into(),
+        },
+        Renderer::AgentToken => secrets.agent_token()?.into(),
+        Renderer::ClusterYaml => k3s::cluster_yaml(p).into(),
+        Renderer::Keepalived => keepalived::conf(p, node, secrets.keepalived_auth()?).into(),
+        Renderer::CheckScript => keepalived::check_script().into(),
+        Renderer::NotifyScript => keepalived::notify_script().into(),
+        Renderer::InitYaml => k3s::init_yaml().into(),
+        Renderer::JoinYaml => k3s::join_yaml().into(),
+        Renderer::Exports => network::exports(p).into(),
+    })
 }
 
 /// Every planned `bakery/` file is rendered and nothing else.

@@ -5,6 +5,7 @@
 //! `bakery-image check` renders it for people and `plan --json` for machines; the build
 //! follows it, so what is shown is what is built.
 
+pub mod contract;
 pub mod files;
 pub mod ids;
 pub mod layout;

@@ -8,6 +8,7 @@ mod debian;
 pub mod diag;
 pub mod model;
 pub mod raw;
+pub mod storage_rules;
 pub mod types;
 mod validate;
 

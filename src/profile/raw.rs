@@ -143,11 +143,17 @@ pub struct RawNfs {
     pub server: String,
     /// The exported path, e.g. "/srv/nfs/k8s".
     pub path: String,
-    /// Node-served only: filesystem label of an attached disk to export from; without it
-    /// the export lives on the node's data partition.
+    /// Node-served only: the disk (e.g. a USB SSD) to export from, named by its filesystem
+    /// label ("nfs-ssd"), filesystem UUID or /dev/disk/by-id/ path. The node waits for it
+    /// at every boot, formats it (ext4) only when it is blank (no filesystem, no partition
+    /// table) and never otherwise. Without it the share lives on the node's data partition
+    /// (lost when the node is reflashed).
     #[serde(default)]
     pub disk: Option<String>,
-    /// NFS mount options for the StorageClass (default ["nfsvers=4.1", "hard"]).
+    /// NFS mount options for the StorageClass, one `name` or `name=value` per entry
+    /// (default ["nfsvers=4.1", "hard"]; a NAS serving databases often wants e.g. ["rw",
+    /// "hard", "nointr", "rsize=32768", "wsize=32768", "tcp", "noac", "actimeo=0",
+    /// "vers=3", "timeo=600"]).
     #[serde(default)]
     pub mount_options: Option<Vec<String>>,
     /// StorageClass name (default "nfs").

@@ -177,16 +177,8 @@ fn cluster(raw: &RawCluster, key: &KeyPath, c: &mut Collector<'_>) -> Option<Clu
         );
     }
     let timezone = raw.timezone.clone().unwrap_or_else(|| "Etc/UTC".into());
-    if timezone.is_empty()
-        || timezone.contains("..")
-        || timezone.starts_with('/')
-        || timezone.contains(' ')
-    {
-        c.error(
-            &key.key("timezone"),
-            format!("\"{timezone}\" is not a time zone name"),
-            "use a tz database name such as \"Europe/Berlin\"",
-        );
+    if let Err((m, h)) = super::storage_rules::timezone(&timezone) {
+        c.error(&key.key("timezone"), m, &h);
     }
     let advert = raw.vip_advert_interval.unwrap_or(1.0);
     if !(0.01..=255.0).contains(&advert) {
@@ -549,12 +541,9 @@ fn nfs(raw: &RawNfs, nodes: &[(usize, Node)], key: &KeyPath, c: &mut Collector<'
         );
         return None;
     };
-    if !raw.path.starts_with('/') || raw.path.contains("/../") || raw.path.ends_with("/..") {
-        c.error(
-            &key.key("path"),
-            format!("export path \"{}\" is not an absolute path", raw.path),
-            "e.g. \"/srv/nfs/k8s\"",
-        );
+    let on_node = matches!(server, NfsServer::Node(_));
+    if let Err((m, h)) = super::storage_rules::export_path(&raw.path, on_node) {
+        c.error(&key.key("path"), m, &h);
     }
     if raw.disk.is_some() && matches!(server, NfsServer::External(_)) {
         c.error(
@@ -563,14 +552,13 @@ fn nfs(raw: &RawNfs, nodes: &[(usize, Node)], key: &KeyPath, c: &mut Collector<'
             "remove disk, or name a node as server",
         );
     }
-    if let Some(d) = &raw.disk
-        && (d.is_empty() || d.len() > 16 || d.contains(['/', ' ']))
-    {
-        c.error(
-            &key.key("disk"),
-            format!("\"{d}\" is not an ext4 filesystem label"),
-            "a label is up to 16 characters without '/' or spaces, as set by `e2label`",
-        );
+    if let Some(Err((m, h))) = raw.disk.as_deref().map(super::storage_rules::disk) {
+        c.error(&key.key("disk"), m, &h);
+    }
+    for (i, o) in raw.mount_options.iter().flatten().enumerate() {
+        if let Err((m, h)) = super::storage_rules::mount_option(o) {
+            c.error(&key.key("mount-options").index(i), m, &h);
+        }
     }
     let storage_class = raw.storage_class.clone().unwrap_or_else(|| "nfs".into());
     c.check(&key.key("storage-class"), Label::parse(&storage_class));

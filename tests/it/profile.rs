@@ -440,4 +440,57 @@ fn debian_source_defaults() {
     assert_eq!(d.components, ["main", "non-free-firmware"]);
     assert_eq!(d.kernel.unwrap().suite.as_deref(), Some("trixie-backports"));
     assert_eq!(d.mirror, None);
+
+// --- storage.nfs and cluster.timezone grammar (values written into node files) ---------------
+
+#[test]
+fn nfs_disk_that_is_no_label_uuid_or_by_id_path() {
+    one(
+        &with_nodes("[storage.nfs]\nserver = \"s1\"\npath = \"/srv/nfs\"\ndisk = \"/dev/sda\"\n"),
+        "storage.nfs.disk",
+        15,
+        "neither a /dev/disk/by-id/ path",
+    );
+}
+
+#[test]
+fn nfs_mount_option_with_a_comma() {
+    one(
+        &with_nodes(
+            "[storage.nfs]\nserver = \"10.0.0.5\"\npath = \"/volume1\"\nmount-options = [\n  \"hard\",\n  \"rw,vers=3\",\n]\n",
+        ),
+        "storage.nfs.mount-options[1]",
+        17,
+        "not an NFS mount option",
+    );
+}
+
+#[test]
+fn nfs_export_path_over_a_system_directory() {
+    one(
+        &with_nodes("[storage.nfs]\nserver = \"s1\"\npath = \"/etc/nfs\"\n"),
+        "storage.nfs.path",
+        14,
+        "system directory",
+    );
+}
+
+#[test]
+fn nfs_export_path_with_a_space() {
+    one(
+        &with_nodes("[storage.nfs]\nserver = \"10.0.0.5\"\npath = \"/volume 1\"\n"),
+        "storage.nfs.path",
+        14,
+        "not an absolute path",
+    );
+}
+
+#[test]
+fn timezone_that_escapes_zoneinfo() {
+    one(
+        &BASE.replace("gateway = ", "timezone = \"../../etc/shadow\"\ngateway = "),
+        "cluster.timezone",
+        5,
+        "not a time zone name",
+    );
 }

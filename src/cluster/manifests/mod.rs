@@ -27,22 +27,42 @@ pub struct Manifest {
     pub secret: bool,
 }
 
-/// The file names, in order, a profile's servers carry (must match the plan).
-pub fn names(p: &Profile) -> Vec<(String, bool)> {
+/// What one of bakery-image's own manifests holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Nfs,
+    Metallb,
+    MetallbPools,
+    Wordpress,
+    Charts,
+}
+
+/// bakery-image's own manifests of a profile, in order: (file name, holds secrets, part).
+/// The one list both [`names`] (the plan) and [`render`] follow.
+fn parts(p: &Profile) -> Vec<(&'static str, bool, Part)> {
     let mut v = Vec::new();
     if p.nfs.is_some() {
-        v.push(("bakery-nfs.yaml".to_owned(), false));
+        v.push(("bakery-nfs.yaml", false, Part::Nfs));
     }
     if !p.pools.is_empty() {
-        v.push(("bakery-metallb.yaml".to_owned(), false));
-        v.push(("bakery-metallb-pools.yaml".to_owned(), false));
+        v.push(("bakery-metallb.yaml", false, Part::Metallb));
+        v.push(("bakery-metallb-pools.yaml", false, Part::MetallbPools));
     }
     if p.wordpress.is_some() {
-        v.push(("bakery-wordpress.yaml".to_owned(), true));
+        v.push(("bakery-wordpress.yaml", true, Part::Wordpress));
     }
     if !p.charts.is_empty() {
-        v.push(("bakery-charts.yaml".to_owned(), false));
+        v.push(("bakery-charts.yaml", false, Part::Charts));
     }
+    v
+}
+
+/// The file names, in order, a profile's servers carry (the plan's list).
+pub fn names(p: &Profile) -> Vec<(String, bool)> {
+    let mut v: Vec<(String, bool)> = parts(p)
+        .into_iter()
+        .map(|(name, secret, _)| (name.to_owned(), secret))
+        .collect();
     for m in &p.manifests {
         v.push((user::file_name(m), false));
     }
@@ -52,33 +72,25 @@ pub fn names(p: &Profile) -> Vec<(String, bool)> {
 /// Render every manifest of the profile.
 pub fn render(p: &Profile, secrets: &Secrets) -> Result<Vec<Manifest>> {
     let mut v = Vec::new();
-    let mut add = |name: &str, content: String, secret: bool| {
+    for (name, secret, part) in parts(p) {
+        let content = match part {
+            Part::Nfs => nfs::render(p, p.nfs.as_ref().expect("listed with NFS")),
+            Part::Metallb => metallb::chart(),
+            Part::MetallbPools => metallb::pools(p),
+            Part::Wordpress => wordpress::render(
+                p,
+                p.wordpress.as_ref().expect("listed with WordPress"),
+                secrets,
+            )?,
+            Part::Charts => user::charts(p)?,
+        };
         v.push(Manifest {
             name: name.to_owned(),
             content: content.into_bytes(),
             secret,
-        })
-    };
-    if let Some(nfs) = &p.nfs {
-        add("bakery-nfs.yaml", nfs::render(p, nfs), false);
+        });
     }
-    if !p.pools.is_empty() {
-        add("bakery-metallb.yaml", metallb::chart(), false);
-        add("bakery-metallb-pools.yaml", metallb::pools(p), false);
-    }
-    if let Some(wp) = &p.wordpress {
-        add(
-            "bakery-wordpress.yaml",
-            wordpress::render(p, wp, secrets)?,
-            true,
-        );
-    }
-    if !p.charts.is_empty() {
-        add("bakery-charts.yaml", user::charts(p)?, false);
-    }
-    for m in user::copy(p)? {
-        v.push(m);
-    }
+    v.extend(user::copy(p)?);
     Ok(v)
 }
 
