@@ -440,6 +440,7 @@ fn debian_source_defaults() {
     assert_eq!(d.components, ["main", "non-free-firmware"]);
     assert_eq!(d.kernel.unwrap().suite.as_deref(), Some("trixie-backports"));
     assert_eq!(d.mirror, None);
+}
 
 // --- storage.nfs and cluster.timezone grammar (values written into node files) ---------------
 
