@@ -103,6 +103,10 @@ const ALLOW: &[(&str, &str)] = &[
     ("sys", "mount points mmdebstrap creates"),
 ];
 
+/// Differences the assembler still has (issue #10 is open until they are gone): a diff
+/// line containing the text, and what is missing.
+const KNOWN_GAPS: &[(&str, &str)] = &[];
+
 fn allowed(path: &str) -> bool {
     ALLOW.iter().any(|(p, _)| path.starts_with(p))
 }
@@ -146,12 +150,11 @@ fn text(t: &Tree, p: &str) -> String {
 // the order sysusers.d files are applied in (systemd-journal, -network, -timesync and
 // sshd ids differ from systemd-sysusers' order).
 #[test]
-#[ignore = "known gaps listed above; run with --ignored"]
 fn same_tree_as_mmdebstrap_for_the_same_packages() {
     use bakery_image::build::{self, Parts};
     use bakery_image::progress::Quiet;
     let Some(mirror) = host_mirror() else { return };
-    if !crate::util::have(&["mmdebstrap"]) || !nix_root() {
+    if !crate::need::have(&["mmdebstrap"]) || !nix_root() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -232,19 +235,34 @@ fn same_tree_as_mmdebstrap_for_the_same_packages() {
             ));
         }
     }
-    assert!(
-        diffs.is_empty(),
-        "{} difference(s):\n{}",
+    // Every difference is a known gap, and every known gap is still a difference (a gap
+    // closed must leave the list, so the list stays the truth).
+    let gap = |d: &str| KNOWN_GAPS.iter().position(|(p, _)| d.contains(p));
+    let unknown: Vec<&String> = diffs.iter().filter(|d| gap(d).is_none()).collect();
+    let closed: Vec<&str> = KNOWN_GAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !diffs.iter().any(|d| gap(d) == Some(*i)))
+        .map(|(_, (p, _))| *p)
+        .collect();
+    eprintln!(
+        "{} difference(s), all known gaps:\n{}",
         diffs.len(),
         diffs.join("\n")
+    );
+    assert!(
+        unknown.is_empty() && closed.is_empty(),
+        "{} new difference(s):\n{}\nknown gaps no longer seen (remove them from KNOWN_GAPS): {closed:?}",
+        unknown.len(),
+        unknown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
     );
 }
 
 fn nix_root() -> bool {
-    let uid = crate::util::sh("id -u");
-    if uid.trim() != "0" {
-        eprintln!("skipping: mmdebstrap --mode=root needs root");
-        return false;
-    }
-    true
+    crate::util::sh("id -u").trim() == "0"
+        || !crate::need::skip("mmdebstrap --mode=root needs root")
 }
