@@ -11,6 +11,7 @@ pub mod build;
 pub mod cli;
 pub mod cli_progress;
 pub mod cluster;
+pub mod error;
 pub mod fetch;
 pub mod image;
 pub mod io;

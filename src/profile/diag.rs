@@ -250,6 +250,31 @@ pub fn span_of(doc: &DeTable<'_>, key: &KeyPath) -> Option<Range<usize>> {
     last
 }
 
+/// The key path of the deepest value whose span holds byte `at`: names the key of an
+/// error that serde reports only by position (a wrong type).
+pub fn key_at(doc: &DeTable<'_>, at: usize) -> KeyPath {
+    fn value(v: &toml::Spanned<DeValue<'_>>, at: usize, path: KeyPath) -> Option<KeyPath> {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                table(t, at, &path).or_else(|| v.span().contains(&at).then_some(path))
+            }
+            DeValue::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, e)| value(e, at, path.index(i)))
+                .or_else(|| v.span().contains(&at).then_some(path)),
+            _ => v.span().contains(&at).then_some(path),
+        }
+    }
+    fn table(t: &DeTable<'_>, at: usize, path: &KeyPath) -> Option<KeyPath> {
+        t.iter().find_map(|(k, v)| {
+            let p = path.key(k.get_ref());
+            value(v, at, p.clone()).or_else(|| k.span().contains(&at).then_some(p))
+        })
+    }
+    table(doc, at, &KeyPath::root()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

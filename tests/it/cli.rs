@@ -85,11 +85,11 @@ fn invalid_profile_exits_1_and_writes_nothing() {
 }
 
 #[test]
-fn missing_profile_exits_2() {
+fn missing_profile_exits_1() {
     let out = bin()
         .args(["check", "no/such/profile.toml"])
         .assert()
-        .code(2)
+        .code(1)
         .get_output()
         .clone();
     assert!(
