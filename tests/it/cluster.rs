@@ -2,6 +2,7 @@
 //! checked against snapshots, the plan, YAML parsers, kubernetes-validate and openssl;
 //! the secrets state (modes, rebuilds, no leaks).
 
+mod hostile;
 mod render;
 mod secrets;
 mod tools;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Unique, existing_file, grammar, ipv4};
+use super::{Kind, Unique, existing, grammar, ipv4};
 use crate::profile::diag::{Collector, KeyPath};
 use crate::profile::model::{Chart, Node, Pool, Wordpress};
 use crate::profile::raw::{RawProfile, RawWordpress};
@@ -126,7 +126,7 @@ pub(super) fn manifests(raw: &RawProfile, dir: &Path, c: &mut Collector<'_>) -> 
                 .unwrap_or_default();
             addon_name(&base, &k, c)
                 .map(|a| addons.insert(c, &k, a.clone(), format_args!("\"{a}\"")));
-            existing_file(dir, &m.path, &k, "manifest", c)
+            existing(dir, &m.path, &k, "manifest", Kind::File, c)
         })
         .collect()
 }
@@ -176,7 +176,7 @@ pub(super) fn charts(raw: &RawProfile, dir: &Path, c: &mut Collector<'_>) -> Vec
         let values_file = ch
             .values_file
             .as_ref()
-            .map(|v| existing_file(dir, v, &k.key("values-file"), "values file", c));
+            .map(|v| existing(dir, v, &k.key("values-file"), "values file", Kind::File, c));
         let namespace = ch.namespace.clone().unwrap_or_else(|| "default".into());
         c.check(&k.key("namespace"), Label::parse(&namespace));
         if ch.chart.contains("://") {
@@ -226,7 +226,7 @@ fn word(s: &str, what: &str) -> Result<(), Invalid> {
 /// A chart's values file must be YAML: it becomes the HelmChart's `valuesContent`.
 fn values(path: &Path) -> Result<(), Invalid> {
     let Ok(bytes) = std::fs::read(path) else {
-        return Ok(()); // a missing file is reported by existing_file
+        return Ok(()); // a missing file is reported by existing()
     };
     let hint = "a values file is a YAML mapping, as for `helm install -f`";
     let text = String::from_utf8(bytes).map_err(|_| {

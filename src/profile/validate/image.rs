@@ -4,7 +4,7 @@
 use super::{MAX_IMAGE_SIZE, MIN_BOOT_SIZE, grammar};
 use crate::profile::diag::{Collector, KeyPath};
 use crate::profile::model::{Board, Image, OutputFormat, PartitionTable, SquashCompression};
-use crate::profile::raw::RawImage;
+use crate::profile::raw::{RawImage, RawTimestamp};
 use crate::profile::types::{ByteSize, Invalid, MIB};
 
 pub(super) fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Option<Image> {
@@ -119,10 +119,16 @@ pub(super) fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Opt
             None
         }
     };
-    let timestamp = raw
-        .timestamp
-        .as_ref()
-        .and_then(|t| c.check(&key.key("timestamp"), epoch(t)));
+    let timestamp = raw.timestamp.as_ref().and_then(|t| {
+        let t = match t {
+            RawTimestamp::Datetime(d) => Ok(*d),
+            RawTimestamp::Text(s) => s.trim().parse::<toml::value::Datetime>().map_err(|_| {
+                Invalid::new(format!("timestamp {s:?} is not an RFC 3339 time"))
+                    .hint("write an RFC 3339 time with offset, e.g. 2026-11-01T00:00:00Z")
+            }),
+        };
+        c.check(&key.key("timestamp"), t.and_then(|t| epoch(&t)))
+    });
     if let Some(u) = &raw.base_url {
         c.check(
             &key.key("base-url"),

@@ -142,20 +142,39 @@ pub(super) fn check_host_in(
     }
 }
 
-pub(super) fn existing_file(
+/// What an input path the profile names must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    File,
+    Dir,
+}
+
+pub(super) fn existing(
     dir: &Path,
     rel: &str,
     key: &KeyPath,
     what: &str,
+    kind: Kind,
     c: &mut Collector<'_>,
 ) -> PathBuf {
     let p = dir.join(rel);
-    if !p.exists() {
-        c.error(
+    match std::fs::metadata(&p) {
+        Err(_) => c.error(
             key,
             format!("{what} \"{}\" does not exist", p.display()),
             "paths are relative to the profile's directory",
-        );
+        ),
+        Ok(m) if kind == Kind::Dir && !m.is_dir() => c.error(
+            key,
+            format!("{what} \"{}\" is not a directory", p.display()),
+            "an overlay is a directory laid over the system image; give the directory",
+        ),
+        Ok(m) if kind == Kind::File && m.is_dir() => c.error(
+            key,
+            format!("{what} \"{}\" is a directory, not a file", p.display()),
+            "give the file itself",
+        ),
+        Ok(_) => {}
     }
     p
 }

@@ -117,6 +117,20 @@ pub(super) fn nodes(
             ));
         }
     }
+    // The schema's promise: a static address needs the gateway (K3s needs a default
+    // route, and networkd writes one only from the gateway).
+    if raw.cluster.gateway.is_none()
+        && let Some(i) = raw
+            .nodes
+            .iter()
+            .position(|n| n.address.as_deref().is_some_and(|a| a != "dhcp"))
+    {
+        c.error(
+            &KeyPath::root().key("cluster"),
+            format!("[cluster] has no gateway, but nodes[{i}] has a static address"),
+            "add gateway = \"<your router's address>\" to [cluster]: statically addressed nodes need a default route",
+        );
+    }
     let servers = raw.nodes.iter().filter(|n| n.role == "server").count();
     if servers == 0 {
         c.error(

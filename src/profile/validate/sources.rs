@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{existing_file, grammar};
+use super::{Kind, existing, grammar};
 use crate::profile::diag::{Collector, KeyPath};
 use crate::profile::model::{Source, Sources};
 use crate::profile::raw::{RawSource, RawSources};
@@ -89,11 +89,12 @@ pub(super) fn sources(
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            existing_file(
+            existing(
                 dir,
                 o,
                 &key.key("overlays").index(i),
                 "overlay directory",
+                Kind::Dir,
                 c,
             )
         })
