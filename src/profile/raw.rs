@@ -253,6 +253,7 @@ pub struct RawImage {
     #[serde(default)]
     pub system_size: Option<String>,
     /// Size of the data placeholder; it grows to the card on first boot (default "16MiB").
+    /// The whole image (boot + system + data + 2MiB of partition tables) is at most 2TiB.
     #[serde(default)]
     pub data_size: Option<String>,
     /// Output format: "xz" (default), "zst" or "raw".

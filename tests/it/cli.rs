@@ -3,6 +3,8 @@
 
 use crate::{bin, example_profiles, root};
 
+mod exits;
+
 #[test]
 fn check_snapshots() {
     for p in [
