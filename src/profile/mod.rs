@@ -159,82 +159,34 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, Diagnostics> {
     }
 }
 
-/// A hint for a misspelt key: the closest known key of the schema, if any is close.
+/// A hint for a misspelt key: the closest key of the schema, if any is close.
 fn suggest(path: &str) -> String {
-    const KNOWN: &[&str] = &[
-        "cluster",
-        "name",
-        "vip",
-        "network",
-        "gateway",
-        "dns",
-        "ntp",
-        "interface",
-        "timezone",
-        "cluster-cidr",
-        "service-cidr",
-        "allow-even-servers",
-        "vip-advert-interval",
-        "ssh",
-        "authorized-keys",
-        "nodes",
-        "hostname",
-        "role",
-        "address",
-        "mac",
-        "labels",
-        "taints",
-        "workloads",
-        "ssh-authorized-keys",
-        "storage",
-        "nfs",
-        "server",
-        "path",
-        "disk",
-        "mount-options",
-        "storage-class",
-        "metallb",
-        "addresses",
-        "pools",
-        "apps",
-        "wordpress",
-        "replicas",
-        "mysql-node",
-        "mysql-volume",
-        "wordpress-volume",
-        "manifests",
-        "charts",
-        "chart",
-        "repo",
-        "version",
-        "namespace",
-        "values-file",
-        "image",
-        "board",
-        "partition-table",
-        "boot-size",
-        "system-size",
-        "data-size",
-        "format",
-        "system-compression",
-        "timestamp",
-        "base-url",
-        "sources",
-        "rootfs",
-        "packages",
-        "k3s",
-        "airgap-images",
-        "overlays",
-        "url",
-        "sha256",
-        "secrets",
-        "dir",
-    ];
+    let known = schema_keys();
     let last = path.rsplit('.').next().unwrap_or(path);
-    match KNOWN.iter().map(|k| (distance(last, k), *k)).min() {
+    match known.iter().map(|k| (distance(last, k), k)).min() {
         Some((d, k)) if d <= 2.max(last.len() / 4) => format!("did you mean `{k}`?"),
         _ => "remove it; `bakery-image schema` lists every key".into(),
     }
+}
+
+/// Every key name the profile's JSON Schema knows, so suggestions never drift from it.
+fn schema_keys() -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Object(props)) = m.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let schema = serde_json::to_value(schemars::schema_for!(RawProfile)).unwrap_or_default();
+    let mut out = std::collections::BTreeSet::new();
+    walk(&schema, &mut out);
+    out
 }
 
 fn distance(a: &str, b: &str) -> usize {
