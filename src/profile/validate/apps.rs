@@ -31,6 +31,12 @@ pub(super) fn wordpress(
             "replicas = 0 deploys nothing",
             "use 1 or more, or remove [apps.wordpress]",
         );
+    } else if i32::try_from(replicas).is_err() {
+        c.error(
+            &key.key("replicas"),
+            format!("replicas = {replicas} is more than Kubernetes accepts"),
+            "a Deployment's replicas is a 32-bit signed number: at most 2147483647",
+        );
     }
     let mysql_node = match &raw.mysql_node {
         None => None,

@@ -21,6 +21,7 @@ interface = "eth0"
 timezone = "Europe/Berlin"
 cluster-cidr = "10.42.0.0/16"
 service-cidr = "10.43.0.0/16"
+vip-advert-interval = 1.0
 
 [ssh]
 authorized-keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnJ3tS6gYwA4WkZ2M9cRkQ2yJ0g2lJt8u0mWcB0Yl1R baker@oven"]
@@ -54,6 +55,7 @@ name = "extra"
 addresses = ["10.0.0.220/30"]
 
 [apps.wordpress]
+replicas = 2
 mysql-node = "s1"
 address = "10.0.0.200"
 mysql-volume = "10GiB"
@@ -129,58 +131,55 @@ fn dotted(path: &[String]) -> String {
 
 /// The schema's string properties, as paths with `[]` for array items and `*` for map keys.
 fn schema_strings() -> BTreeSet<String> {
-    let schema: serde_json::Value = serde_json::from_str(&bakery_image::app::schema()).unwrap();
+    schema_props(&["string"])
+}
+
+/// The schema's properties of the given JSON types (same path notation).
+fn schema_props(types: &[&str]) -> BTreeSet<String> {
+    use serde_json::Value;
+    let schema: Value = serde_json::from_str(&bakery_image::app::schema()).unwrap();
     let defs = schema["$defs"].clone();
-    fn resolve<'a>(v: &'a serde_json::Value, defs: &'a serde_json::Value) -> &'a serde_json::Value {
+    let resolve = |v: &Value| -> Value {
         match v.get("$ref").and_then(|r| r.as_str()) {
-            Some(r) => &defs[r.trim_start_matches("#/$defs/")],
-            None => v,
+            Some(r) => defs[r.trim_start_matches("#/$defs/")].clone(),
+            None => v.clone(),
         }
-    }
-    fn is_type(v: &serde_json::Value, t: &str) -> bool {
-        match &v["type"] {
-            serde_json::Value::String(s) => s == t,
-            serde_json::Value::Array(a) => a.iter().any(|x| x == t),
-            _ => false,
-        }
-    }
-    fn walk(
-        v: &serde_json::Value,
-        defs: &serde_json::Value,
-        path: &str,
-        out: &mut BTreeSet<String>,
-    ) {
-        let v = resolve(v, defs);
+    };
+    let is_type = |v: &Value| match &v["type"] {
+        Value::String(s) => types.contains(&s.as_str()),
+        Value::Array(a) => a.iter().any(|x| types.iter().any(|t| x == t)),
+        _ => false,
+    };
+    let mut out = BTreeSet::new();
+    let mut stack = vec![(schema.clone(), String::new())];
+    while let Some((v, path)) = stack.pop() {
+        let v = resolve(&v);
         for alt in ["anyOf", "oneOf"] {
-            if let Some(a) = v[alt].as_array() {
-                for x in a {
-                    walk(x, defs, path, out);
-                }
+            for x in v[alt].as_array().into_iter().flatten() {
+                stack.push((x.clone(), path.clone()));
             }
         }
-        if is_type(v, "string") {
-            out.insert(path.to_owned());
+        if is_type(&v) {
+            out.insert(path.clone());
         }
         if let Some(items) = v.get("items") {
-            walk(items, defs, &format!("{path}[]"), out);
+            stack.push((items.clone(), format!("{path}[]")));
         }
-        if let Some(props) = v["properties"].as_object() {
-            for (k, x) in props {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                walk(x, defs, &p, out);
-            }
+        for (k, x) in v["properties"].as_object().into_iter().flatten() {
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            stack.push((x.clone(), p));
         }
         if let Some(ap) = v.get("additionalProperties").filter(|a| a.is_object()) {
-            out.insert(format!("{path}.*"));
-            walk(ap, defs, &format!("{path}.*"), out);
+            if types.contains(&"string") {
+                out.insert(format!("{path}.*"));
+            }
+            stack.push((ap.clone(), format!("{path}.*")));
         }
     }
-    let mut out = BTreeSet::new();
-    walk(&schema, &defs, "", &mut out);
     out
 }
 
@@ -433,7 +432,7 @@ fn hostile() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(160))]
     #[test]
     fn hostile_strings_are_rejected_or_survive_rendering(field in any::<prop::sample::Index>(), value in hostile(), key_instead: bool) {
         let d = dir_with_inputs();
@@ -472,4 +471,53 @@ fn keepalived_accepts_configs_with_the_widest_accepted_words() {
     let r = render_all(&p, &s);
     let conf = &r["s1"]["bakery/etc/keepalived/keepalived.conf"].1;
     keepalived_test("s1", std::str::from_utf8(conf).unwrap());
+}
+
+/// Every number key of the schema at its extremes: a located error or a profile that
+/// plans and renders (no overflow, no NaN in a file).
+#[test]
+fn number_fields_at_their_extremes() {
+    let d = dir_with_inputs();
+    let numbers = schema_props(&["integer", "number"]);
+    assert!(numbers.contains("apps.wordpress.replicas"), "{numbers:?}");
+    for key in &numbers {
+        let segs: Vec<String> = key.split('.').map(str::to_owned).collect();
+        for v in [
+            toml::Value::Integer(0),
+            toml::Value::Integer(-1),
+            toml::Value::Integer(i64::from(u32::MAX)),
+            toml::Value::Integer(i64::from(i32::MAX) + 1),
+            toml::Value::Integer(i64::MAX),
+            toml::Value::Float(f64::NAN),
+            toml::Value::Float(f64::INFINITY),
+            toml::Value::Float(1e-300),
+            toml::Value::Float(1e300),
+        ] {
+            let mut doc: toml::Value = toml::from_str(RICH).unwrap();
+            let mut cur = &mut doc;
+            for s in &segs[..segs.len() - 1] {
+                cur = cur.as_table_mut().unwrap().get_mut(s).unwrap();
+            }
+            cur.as_table_mut()
+                .unwrap()
+                .insert(segs.last().unwrap().clone(), v.clone());
+            let text = toml::to_string(&doc).unwrap();
+            match profile::parse(&d.path().join("rich.toml"), &text) {
+                Err(e) => assert!(
+                    e.items
+                        .iter()
+                        .all(|i| i.span.is_some() && i.key.to_string() == *key),
+                    "{key} = {v}: {}",
+                    e.render()
+                ),
+                Ok(p) => {
+                    let seen = check_rendered(&p);
+                    assert!(
+                        !seen.contains("NaN") && !seen.contains("inf"),
+                        "{key} = {v}"
+                    );
+                }
+            }
+        }
+    }
 }
