@@ -144,7 +144,8 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
             profile::ByteSize::parse(s)
                 .map_err(|e| {
                     UserError(format!(
-                        "--disk-size {s}: {e:?}\nhint: use a size like 2G or 512M"
+                        "--disk-size {s}: {}\nhint: use a size like 2G or 512M",
+                        e.message
                     ))
                 })?
                 .bytes(),
