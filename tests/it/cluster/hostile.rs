@@ -516,6 +516,9 @@ fn number_fields_at_their_extremes() {
                         !seen.contains("NaN") && !seen.contains("inf"),
                         "{key} = {v}"
                     );
+                    // Kubernetes counts replicas in an int32.
+                    let replicas = p.wordpress.as_ref().map_or(1, |w| w.replicas);
+                    assert!(i32::try_from(replicas).is_ok(), "{key} = {v}");
                 }
             }
         }
