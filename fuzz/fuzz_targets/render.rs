@@ -97,7 +97,7 @@ fn profile_text(field: usize, value: &str) -> String {
         t = t.replace(&format!("@{i}@"), &toml_str(v));
     }
     // TOML has no string concatenation: join the key and its comment in one string.
-    t.replace("\" + \"", " ")
+    t.replace("\" + \"", "")
 }
 
 fn secrets(p: &profile::Profile) -> &'static Secrets {
