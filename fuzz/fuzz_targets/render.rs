@@ -135,10 +135,13 @@ fuzz_target!(|data: &[u8]| {
             } else if path.ends_with("authorized_keys") {
                 assert_eq!(text.lines().count(), 1, "{path}: {text:?}");
             } else if path.ends_with(".network") || path.ends_with("keepalived.conf") {
+                // Line-based formats: the one profile word they take must be one word.
+                let iface = &p.cluster.interface;
                 assert!(
-                    !text.contains(value.as_ref()) || !value.contains(['\n', '\r']),
-                    "{path} holds a line break from the profile: {text:?}"
+                    !iface.is_empty() && !iface.contains(|c: char| c.is_whitespace() || c.is_control()),
+                    "{path}: interface {iface:?} accepted"
                 );
+                assert!(text.lines().any(|l| l.trim_end().ends_with(iface.as_str())), "{path}");
             }
         }
     }
