@@ -138,10 +138,14 @@ fuzz_target!(|data: &[u8]| {
                 // Line-based formats: the one profile word they take must be one word.
                 let iface = &p.cluster.interface;
                 assert!(
-                    !iface.is_empty() && !iface.contains(|c: char| c.is_whitespace() || c.is_control()),
+                    !iface.is_empty()
+                        && !iface.contains(|c: char| c.is_whitespace() || c.is_control()),
                     "{path}: interface {iface:?} accepted"
                 );
-                assert!(text.lines().any(|l| l.trim_end().ends_with(iface.as_str())), "{path}");
+                assert!(
+                    text.lines().any(|l| l.trim_end().ends_with(iface.as_str())),
+                    "{path}"
+                );
             }
         }
     }
