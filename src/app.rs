@@ -1,7 +1,7 @@
 //! The dispatcher: runs one CLI command against the library and reports the outcome.
 //!
-//! Errors carry their class for the exit code: [`UserError`] (anywhere in the chain) or a
-//! profile's [`Diagnostics`] mean exit 1; everything else is an I/O or tool failure, exit 2.
+//! Errors carry their class for the exit code: a [`UserError`] (anywhere in the chain) or
+//! a profile's [`Diagnostics`] mean exit 1; everything else is an I/O or tool failure, 2.
 
 use std::io::Write;
 
@@ -9,13 +9,9 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Cmd};
+use crate::error::UserError;
 use crate::profile::{self, Diagnostics, LoadError};
 use crate::{build, fetch, image, plan, report, stage};
-
-/// An error the user can fix (exit code 1). Its message should end with a hint.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UserError(pub String);
 
 /// Exit code for an error chain: 1 for invalid input, 2 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
@@ -36,6 +32,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 fn load(path: &std::path::Path) -> Result<profile::Profile> {
     profile::load(path).map_err(|e| match e {
         LoadError::Invalid(d) => anyhow::Error::new(d),
+        LoadError::NotAProfile { .. } => anyhow::Error::new(UserError(e.to_string())),
         LoadError::Io { .. } => anyhow::Error::new(e),
     })
 }
@@ -179,7 +176,8 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
             profile::ByteSize::parse(s)
                 .map_err(|e| {
                     UserError(format!(
-                        "--disk-size {s}: {e:?}\nhint: use a size like 2G or 512M"
+                        "--disk-size {s}: {}\nhint: use a size like 2G or 512M",
+                        e.message
                     ))
                 })?
                 .bytes(),

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  invalid input: a profile, source, base image or archive the user can fix
+  1  invalid input the user can fix: the command line, a profile, source, base image or archive
   2  I/O or tool failure: a file that cannot be read or written, a failing external tool";
 
 #[derive(Debug, Parser)]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod cli_progress;
 pub mod cluster;
 pub mod debian;
+pub mod error;
 pub mod fetch;
 pub mod image;
 pub mod io;

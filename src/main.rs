@@ -1,11 +1,24 @@
 //! `bakery-image`: parse the command line, set up logging, run, map the outcome to an exit code.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = bakery_image::cli::Cli::parse();
+    let cli = match bakery_image::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version succeed; every usage mistake is invalid input: exit 1
+            // (clap's own default is 2, which we document for I/O and tool failures).
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let level = match cli.verbose {
         // Our progress lines by default; dependencies only when something is wrong.
         0 => "bakery_image=info,warn",
@@ -18,6 +31,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| level.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .init();

@@ -1,5 +1,5 @@
 //! Profiles are untrusted text: parsing and validation must never panic.
-//! Run with `cargo fuzz run profile` (cargo-fuzz, nightly); not part of CI.
+//! Run by `ci/fuzz` (cargo-fuzz, nightly), or `cargo +nightly fuzz run profile`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 
 pub use compose::{Parts, boot_tree, compose_system, finish_system};
 
-use crate::app::UserError;
 use crate::cluster::{self, Secrets};
+use crate::error::UserError;
 use crate::fetch::{self, FetchOptions};
 use crate::image::{self, Codec, FailPoint, ImageOptions, ImagesOutput, Staging, outputs};
 use crate::plan::Plan;

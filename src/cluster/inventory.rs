@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::items::Item;
 use super::pki;
 use super::secrets::Secrets;
-use crate::app::UserError;
+use crate::error::UserError;
 use crate::profile::Profile;
 
 fn date(t: i64) -> String {

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::items::{self, Gen, Item};
 use super::pki::{self, CertKey};
-use crate::app::UserError;
+use crate::error::UserError;
 use crate::profile::Profile;
 
 /// Re-issue the admin certificate when it expires within this many days.

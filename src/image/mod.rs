@@ -109,14 +109,20 @@ pub fn node_layout(plan: &Plan, image: &Image, node: &str, squashfs_size: u64) -
         }
         None => ByteSize(needed),
     };
-    let layout = Layout::compute(
+    let layout = Layout::try_compute(
         &plan.cluster,
         node,
         image.partition_table,
         image.boot_size,
         system,
         image.data_size,
-    );
+    )
+    .map_err(|e| {
+        crate::error::UserError(format!(
+            "{e}\nhint: the system image is {}; lower image.boot-size or image.data-size",
+            ByteSize(squashfs_size)
+        ))
+    })?;
     if let Some(np) = plan.nodes.iter().find(|n| n.name == node) {
         ensure!(
             *layout.part(PartRole::Boot) == np.boot_partition,

@@ -5,11 +5,16 @@
 //! system partition is identical on every node, so its size can be known only once the
 //! squashfs is built; `Layout::compute` is called by the plan with a fixed size when the
 //! profile gives one, and by the build with the real one.
+//!
+//! Sizes are bounded by [`MAX_IMAGE_SIZE`] (validation enforces it for the profile's
+//! sizes, [`Layout::try_compute`] for the squashfs the build measures), and every sum is
+//! checked, so no input can overflow the arithmetic.
 
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::ids;
+pub use crate::profile::MAX_IMAGE_SIZE;
 use crate::profile::types::MIB;
 use crate::profile::{ByteSize, PartitionTable};
 
@@ -76,6 +81,7 @@ pub struct Partition {
 
 impl Partition {
     pub fn end(&self) -> u64 {
+        // Cannot overflow: a layout ends within MAX_IMAGE_SIZE.
         self.start + self.size
     }
     pub fn first_lba(&self) -> u64 {
@@ -84,6 +90,18 @@ impl Partition {
     pub fn sectors(&self) -> u64 {
         self.size / SECTOR
     }
+}
+
+/// Partition sizes whose image would not fit [`MAX_IMAGE_SIZE`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "an image of boot {boot}, system {system} and data {data} exceeds the maximum image size of {}",
+    ByteSize(MAX_IMAGE_SIZE)
+)]
+pub struct TooLarge {
+    pub boot: ByteSize,
+    pub system: ByteSize,
+    pub data: ByteSize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +117,10 @@ pub struct Layout {
 
 impl Layout {
     /// Lay out boot, system and data partitions of the given sizes for one node.
+    ///
+    /// For sizes a validated profile allows (each within [`MAX_IMAGE_SIZE`] and their sum
+    /// too, checked by `profile::validate`); sizes measured at build time go through
+    /// [`Layout::try_compute`].
     pub fn compute(
         cluster: &str,
         node: &str,
@@ -107,6 +129,20 @@ impl Layout {
         system: ByteSize,
         data: ByteSize,
     ) -> Layout {
+        Self::try_compute(cluster, node, table, boot, system, data)
+            .unwrap_or_else(|e| unreachable!("validated sizes fit the image: {e}"))
+    }
+
+    /// Lay out the partitions, or say why the image would exceed [`MAX_IMAGE_SIZE`].
+    pub fn try_compute(
+        cluster: &str,
+        node: &str,
+        table: PartitionTable,
+        boot: ByteSize,
+        system: ByteSize,
+        data: ByteSize,
+    ) -> Result<Layout, TooLarge> {
+        let too_large = || TooLarge { boot, system, data };
         let mut start = ALIGN;
         let mut partitions = Vec::new();
         for (i, (role, size)) in [
@@ -117,7 +153,11 @@ impl Layout {
         .into_iter()
         .enumerate()
         {
-            let size = size.bytes().div_ceil(ALIGN) * ALIGN;
+            let size = size
+                .bytes()
+                .div_ceil(ALIGN)
+                .checked_mul(ALIGN)
+                .ok_or_else(too_large)?;
             partitions.push(Partition {
                 number: i as u32 + 1,
                 role,
@@ -128,16 +168,20 @@ impl Layout {
                 start,
                 size,
             });
-            start += size;
+            start = start.checked_add(size).ok_or_else(too_large)?;
         }
-        Layout {
+        let total_size = start
+            .checked_add(ALIGN)
+            .filter(|t| *t <= MAX_IMAGE_SIZE)
+            .ok_or_else(too_large)?;
+        Ok(Layout {
             table,
             sector_size: SECTOR,
             disk_guid: ids::guid(cluster, node, "disk"),
             disk_signature: format!("{:08x}", ids::serial32(cluster, node, "mbr-signature")),
-            total_size: start + ALIGN,
+            total_size,
             partitions,
-        }
+        })
     }
 
     pub fn part(&self, role: PartRole) -> &Partition {
@@ -153,6 +197,39 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn extreme_sizes_are_refused_not_wrapped() {
+        for big in [
+            u64::MAX,
+            u64::MAX - MIB + 2,
+            MAX_IMAGE_SIZE,
+            17_592_186_044_415 * MIB,
+        ] {
+            for (b, s, d) in [(big, MIB, MIB), (MIB, big, MIB), (MIB, MIB, big)] {
+                let r = Layout::try_compute(
+                    "c",
+                    "n",
+                    PartitionTable::Mbr,
+                    ByteSize(b),
+                    ByteSize(s),
+                    ByteSize(d),
+                );
+                assert!(r.is_err(), "{b} {s} {d} laid out");
+            }
+        }
+        // The largest image allowed is laid out exactly.
+        let l = Layout::try_compute(
+            "c",
+            "n",
+            PartitionTable::Gpt,
+            ByteSize(MIB),
+            ByteSize(MIB),
+            ByteSize(MAX_IMAGE_SIZE - 4 * MIB),
+        )
+        .unwrap();
+        assert_eq!(l.total_size, MAX_IMAGE_SIZE);
+    }
+
     proptest! {
         #[test]
         fn partitions_aligned_disjoint_and_fit(boot in 260u64..2048, system in 1u64..8192, data in 1u64..4096, node in "[a-z]{1,12}") {
@@ -167,6 +244,17 @@ mod tests {
             // The backup GPT (33 sectors) must fit after the last partition.
             prop_assert!(l.total_size >= prev_end + 33 * SECTOR);
             prop_assert!(l.part(PartRole::System).size >= system * MIB + 123);
+        }
+
+        #[test]
+        fn any_sizes_lay_out_or_are_refused(boot: u64, system: u64, data: u64) {
+            match Layout::try_compute("c", "n", PartitionTable::Gpt, ByteSize(boot), ByteSize(system), ByteSize(data)) {
+                Ok(l) => {
+                    prop_assert!(l.total_size <= MAX_IMAGE_SIZE);
+                    prop_assert!(l.partitions.iter().all(|p| p.end() < l.total_size));
+                }
+                Err(e) => prop_assert!(e.to_string().contains("maximum image size")),
+            }
         }
 
         #[test]

@@ -126,15 +126,21 @@ impl Diagnostics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for d in &self.items {
-            let _ = writeln!(out, "error: {}: {}", d.key, d.message);
+            let _ = writeln!(
+                out,
+                "error: {}: {}",
+                shorten(&d.key.to_string()),
+                shorten(&d.message)
+            );
             let _ = writeln!(out, "  --> {}", self.location(d));
             if let Some(span) = &d.span {
                 let (line, col) = self.line_col(span.start);
                 if let Some(text) = self.source.lines().nth(line - 1) {
                     let width = line.to_string().len();
+                    let (text, col) = excerpt(text, col);
                     let len = span
                         .len()
-                        .clamp(1, text.len().saturating_sub(col - 1).max(1));
+                        .clamp(1, text.chars().count().saturating_sub(col - 1).max(1));
                     let _ = writeln!(out, "{:width$} |", "");
                     let _ = writeln!(out, "{line} | {text}");
                     let _ = writeln!(
@@ -142,7 +148,7 @@ impl Diagnostics {
                         "{:width$} | {}{}",
                         "",
                         " ".repeat(col - 1),
-                        "^".repeat(len)
+                        "^".repeat(len.min(EXCERPT))
                     );
                 }
             }
@@ -169,6 +175,46 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// A message or key quoting a huge value, cut in the middle.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 300;
+    if s.chars().count() <= MAX {
+        return s.to_owned();
+    }
+    let head: String = s.chars().take(MAX / 2).collect();
+    let tail: String = s.chars().skip(s.chars().count() - MAX / 4).collect();
+    format!("{head}...{tail}")
+}
+
+/// The widest excerpt of a source line shown under a diagnostic, in characters.
+const EXCERPT: usize = 100;
+
+/// A window of at most [`EXCERPT`] characters of `line` around 1-based byte column `col`,
+/// control characters shown as '?', with the column of the same place in the window: a
+/// 20 MB line or a line holding terminal escapes is never copied to stderr whole.
+fn excerpt(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let at = line
+        .char_indices()
+        .take_while(|(i, _)| *i < col - 1)
+        .count();
+    let start = at.saturating_sub(EXCERPT / 4);
+    let end = (start + EXCERPT).min(chars.len());
+    let mut s: String = chars[start..end]
+        .iter()
+        .map(|c| if c.is_control() { '?' } else { *c })
+        .collect();
+    let mut col = at - start + 1;
+    if start > 0 {
+        s.insert_str(0, "...");
+        col += 3;
+    }
+    if end < chars.len() {
+        s.push_str("...");
+    }
+    (s, col)
+}
 
 /// Collects problems during validation, locating each by its key path.
 #[derive(Debug)]
@@ -248,6 +294,31 @@ pub fn span_of(doc: &DeTable<'_>, key: &KeyPath) -> Option<Range<usize>> {
         }
     }
     last
+}
+
+/// The key path of the deepest value whose span holds byte `at`: names the key of an
+/// error that serde reports only by position (a wrong type).
+pub fn key_at(doc: &DeTable<'_>, at: usize) -> KeyPath {
+    fn value(v: &toml::Spanned<DeValue<'_>>, at: usize, path: KeyPath) -> Option<KeyPath> {
+        match v.get_ref() {
+            DeValue::Table(t) => {
+                table(t, at, &path).or_else(|| v.span().contains(&at).then_some(path))
+            }
+            DeValue::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, e)| value(e, at, path.index(i)))
+                .or_else(|| v.span().contains(&at).then_some(path)),
+            _ => v.span().contains(&at).then_some(path),
+        }
+    }
+    fn table(t: &DeTable<'_>, at: usize, path: &KeyPath) -> Option<KeyPath> {
+        t.iter().find_map(|(k, v)| {
+            let p = path.key(k.get_ref());
+            value(v, at, p.clone()).or_else(|| k.span().contains(&at).then_some(p))
+        })
+    }
+    table(doc, at, &KeyPath::root()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::path::Path;
 pub use diag::{Diagnostic, Diagnostics, KeyPath};
 pub use model::*;
 pub use types::{ByteSize, Label, Role, Sha256};
-pub use validate::MIN_BOOT_SIZE;
+pub use validate::{MAX_IMAGE_SIZE, MIN_BOOT_SIZE};
 
 use diag::Collector;
 use raw::RawProfile;
@@ -25,10 +25,18 @@ use raw::RawProfile;
 /// Why a profile could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("reading profile {path}: {source}")]
+    /// The file could not be read (exit 2); the I/O error is the source, printed once.
+    #[error("reading profile {path}")]
     Io {
         path: String,
         source: std::io::Error,
+    },
+    /// The path is not a profile: missing, a directory, binary or not UTF-8 (exit 1).
+    #[error("{path}: {reason}\nhint: {hint}")]
+    NotAProfile {
+        path: String,
+        reason: String,
+        hint: &'static str,
     },
     #[error("{0}")]
     Invalid(Diagnostics),
@@ -36,11 +44,61 @@ pub enum LoadError {
 
 /// Read and validate a profile file.
 pub fn load(path: &Path) -> Result<Profile, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.display().to_string(),
+    let text = read_text(path)?;
+    parse(path, &text).map_err(LoadError::Invalid)
+}
+
+/// The profile's text, or why the path holds no TOML text at all.
+fn read_text(path: &Path) -> Result<String, LoadError> {
+    let shown = path.display().to_string();
+    let not = |reason: &str, hint: &'static str| LoadError::NotAProfile {
+        path: shown.clone(),
+        reason: reason.to_owned(),
+        hint,
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(not(
+                "no such file",
+                "give the path of a profile, e.g. profiles/magi.toml",
+            ));
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(not(
+                "is a directory, not a profile",
+                "give the profile file itself, e.g. profiles/magi.toml",
+            ));
+        }
+        _ => {}
+    }
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        path: shown.clone(),
         source,
     })?;
-    parse(path, &text).map_err(LoadError::Invalid)
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(not(
+            "is UTF-16 text; profiles are UTF-8",
+            "save the file as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)",
+        ));
+    }
+    if bytes.contains(&0) {
+        return Err(not(
+            "is a binary file, not a TOML profile",
+            "give the profile's .toml file (a text file)",
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        LoadError::NotAProfile {
+            path: shown.clone(),
+            reason: format!("is not UTF-8 text (invalid byte at offset {at})"),
+            hint: "save the file as UTF-8",
+        }
+    })?;
+    Ok(text
+        .strip_prefix('\u{feff}')
+        .map(str::to_owned)
+        .unwrap_or(text))
 }
 
 /// Validate profile text; `path` names the file in diagnostics and anchors relative paths.
@@ -84,8 +142,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, Diagnostics> {
     let raw = match raw {
         Ok(r) => r,
         Err(e) => {
+            let key = match (e.span(), doc.get_ref()) {
+                (Some(span), d) => diag::key_at(d, span.start),
+                _ => KeyPath::root(),
+            };
             c.diags.items.push(Diagnostic {
-                key: KeyPath::root(),
+                key,
                 message: e.message().to_owned(),
                 hint: Some("see `bakery-image schema` for every key and its type".into()),
                 span: e.span(),
@@ -99,89 +161,34 @@ pub fn parse(path: &Path, text: &str) -> Result<Profile, Diagnostics> {
     }
 }
 
-/// A hint for a misspelt key: the closest known key of the schema, if any is close.
+/// A hint for a misspelt key: the closest key of the schema, if any is close.
 fn suggest(path: &str) -> String {
-    const KNOWN: &[&str] = &[
-        "cluster",
-        "name",
-        "vip",
-        "network",
-        "gateway",
-        "dns",
-        "ntp",
-        "interface",
-        "timezone",
-        "cluster-cidr",
-        "service-cidr",
-        "allow-even-servers",
-        "vip-advert-interval",
-        "ssh",
-        "authorized-keys",
-        "nodes",
-        "hostname",
-        "role",
-        "address",
-        "mac",
-        "labels",
-        "taints",
-        "workloads",
-        "ssh-authorized-keys",
-        "storage",
-        "nfs",
-        "server",
-        "path",
-        "disk",
-        "mount-options",
-        "storage-class",
-        "metallb",
-        "addresses",
-        "pools",
-        "apps",
-        "wordpress",
-        "replicas",
-        "mysql-node",
-        "mysql-volume",
-        "wordpress-volume",
-        "manifests",
-        "charts",
-        "chart",
-        "repo",
-        "version",
-        "namespace",
-        "values-file",
-        "image",
-        "board",
-        "partition-table",
-        "boot-size",
-        "system-size",
-        "data-size",
-        "format",
-        "system-compression",
-        "timestamp",
-        "base-url",
-        "sources",
-        "rootfs",
-        "debian",
-        "mirror",
-        "suite",
-        "extra-suites",
-        "components",
-        "kernel",
-        "keyring",
-        "packages",
-        "k3s",
-        "airgap-images",
-        "overlays",
-        "url",
-        "sha256",
-        "secrets",
-        "dir",
-    ];
+    let known = schema_keys();
     let last = path.rsplit('.').next().unwrap_or(path);
-    match KNOWN.iter().map(|k| (distance(last, k), *k)).min() {
+    match known.iter().map(|k| (distance(last, k), k)).min() {
         Some((d, k)) if d <= 2.max(last.len() / 4) => format!("did you mean `{k}`?"),
         _ => "remove it; `bakery-image schema` lists every key".into(),
     }
+}
+
+/// Every key name the profile's JSON Schema knows, so suggestions never drift from it.
+fn schema_keys() -> std::collections::BTreeSet<String> {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::Object(props)) = m.get("properties") {
+                    out.extend(props.keys().cloned());
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let schema = serde_json::to_value(schemars::schema_for!(RawProfile)).unwrap_or_default();
+    let mut out = std::collections::BTreeSet::new();
+    walk(&schema, &mut out);
+    out
 }
 
 fn distance(a: &str, b: &str) -> usize {

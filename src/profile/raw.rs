@@ -259,6 +259,7 @@ pub struct RawImage {
     #[serde(default)]
     pub system_size: Option<String>,
     /// Size of the data placeholder; it grows to the card on first boot (default "16MiB").
+    /// The whole image (boot + system + data + 2MiB of partition tables) is at most 2TiB.
     #[serde(default)]
     pub data_size: Option<String>,
     /// Output format: "xz" (default), "zst" or "raw".
@@ -270,11 +271,20 @@ pub struct RawImage {
     /// Build timestamp (RFC 3339, e.g. "2026-11-01T00:00:00Z"); default SOURCE_DATE_EPOCH
     /// or the profile's modification time.
     #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    pub timestamp: Option<toml::value::Datetime>,
+    pub timestamp: Option<RawTimestamp>,
     /// Base URL for `os_list.json` download links (default: file:// URLs of the output).
     #[serde(default)]
     pub base_url: Option<String>,
+}
+
+/// A time written as a TOML date-time (`2026-11-01T00:00:00Z`) or as a string holding
+/// one (`"2026-11-01T00:00:00Z"`), as the schema types it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTimestamp {
+    #[schemars(with = "String")]
+    Datetime(toml::value::Datetime),
+    Text(String),
 }
 
 /// Where one part comes from: a local `path`, or a `url` that must carry its `sha256`.

@@ -1,7 +1,7 @@
-//! Grammar checks for the values of `[storage.nfs]` and `cluster.timezone` that reach a
-//! node's files: `node.env` (a shell word, read by `bakery-nfs` and `bakery-node`), the
-//! StorageClass's `mountOptions` (handed to `mount -o` by csi-driver-nfs) and the path a
-//! time zone names under `/usr/share/zoneinfo`.
+//! Grammar checks for the values of `[storage.nfs]` that reach a node's files beyond
+//! what `validate/grammar.rs` checks: the disk (`node.env`, a shell word read by
+//! `bakery-nfs`), the StorageClass's `mountOptions` (handed to `mount -o` by
+//! csi-driver-nfs) and the directories a node-served share may not be mounted over.
 //!
 //! Each check returns `Err((message, hint))`; the validator reports it on the key.
 
@@ -139,27 +139,6 @@ pub fn mount_option(s: &str) -> Rule<()> {
     }
 }
 
-/// `cluster.timezone`: a tz database name (`Area/Location`, `UTC`, `Etc/GMT+1`).
-pub fn timezone(s: &str) -> Rule<()> {
-    let ok = !s.is_empty()
-        && s.len() <= 64
-        && s.split('/').all(|seg| {
-            !seg.is_empty()
-                && !seg.starts_with(['.', '-'])
-                && seg
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || b"_+-".contains(&c))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err((
-            format!("\"{s}\" is not a time zone name"),
-            "use a tz database name such as \"Europe/Berlin\" or \"Etc/UTC\"".into(),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,30 +226,6 @@ mod tests {
             "", "rw,hard", "=3", "vers=", "a b", "x\"y", "3d", "opt=a,b", "o\n",
         ] {
             assert!(mount_option(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn timezones() {
-        for ok in [
-            "Etc/UTC",
-            "UTC",
-            "Europe/Berlin",
-            "America/Argentina/Buenos_Aires",
-            "Etc/GMT+1",
-        ] {
-            assert_eq!(timezone(ok), Ok(()), "{ok}");
-        }
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "Europe/../../etc",
-            "Europe Berlin",
-            "a//b",
-            "Zone'",
-        ] {
-            assert!(timezone(bad).is_err(), "{bad:?} accepted");
         }
     }
 }

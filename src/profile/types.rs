@@ -253,9 +253,19 @@ impl Taint {
                 Invalid::new(format!("taint \"{s}\": unknown effect \"{effect}\"")).hint(hint),
             );
         }
-        let key = kv.split_once('=').map_or(kv, |(k, _)| k);
+        let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
         if key.is_empty() {
             return Err(Invalid::new(format!("taint \"{s}\" has an empty key")).hint(hint));
+        }
+        // The kubelet splits `--register-with-taints` on ',' and each taint on '=' and
+        // ':': key and value follow the label grammar, so neither can hold those.
+        if !super::validate::grammar::qualified_name(key) {
+            return Err(Invalid::new(format!("taint {s:?}: {key:?} is not a Kubernetes key"))
+                .hint("a taint key is [prefix/]name: letters, digits, '-', '_', '.', alphanumeric at both ends"));
+        }
+        if !super::validate::grammar::is_label_value(value) {
+            return Err(Invalid::new(format!("taint {s:?}: {value:?} is not a Kubernetes value"))
+                .hint("a taint value is up to 63 letters, digits, '-', '_', '.', alphanumeric at both ends"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -305,6 +315,9 @@ mod tests {
         assert!(Taint::parse("gpu=true:NoSchedule").is_ok());
         assert!(Taint::parse("gpu=true").is_err());
         assert!(Taint::parse("gpu:Never").is_err());
+        assert!(Taint::parse("a=b,c=d:NoSchedule").is_err());
+        assert!(Taint::parse("a\nb=c:NoSchedule").is_err());
+        assert!(Taint::parse("example.com/gpu=true:NoExecute").is_ok());
         assert_eq!("server".parse::<Role>().unwrap(), Role::Server);
         assert!(
             "worker"

@@ -1,7 +1,7 @@
 //! Does a staged base hold what the node runtime needs? [`check_base`] looks for every
-//! required program and kernel module (following the tree's symlinks, so merged /usr and
-//! `sbin/modprobe -> ../bin/kmod` count) and reports everything missing at once, each
-//! with the package that provides it.
+//! required program and kernel module and the profile's time zone (following the tree's
+//! symlinks, so merged /usr and `sbin/modprobe -> ../bin/kmod` count) and reports
+//! everything missing at once, each with the package that provides it.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -26,6 +26,8 @@ pub struct Requirements {
     pub keepalived: bool,
     /// An NFS server (a node of the cluster exports the share).
     pub nfs_server: bool,
+    /// The profile's time zone, which must be in the base's tz database (tzdata).
+    pub timezone: Option<String>,
     /// Kernel module names ("overlay", "br_netfilter"), found as `*.ko[.xz|.zst|.gz]`
     /// under `lib/modules/<version>/` or listed in its `modules.builtin`.
     pub kernel_modules: Vec<String>,
@@ -43,6 +45,7 @@ impl Requirements {
             kmod: true,
             keepalived: p.servers().next().is_some(),
             nfs_server: matches!(p.nfs.as_ref().map(|n| &n.server), Some(NfsServer::Node(_))),
+            timezone: Some(p.cluster.timezone.clone()),
             kernel_modules: Vec::new(),
         }
     }
@@ -145,6 +148,14 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
             "add nfs-kernel-server: a node of this cluster serves NFS",
         );
     }
+    if let Some(tz) = &req.timezone {
+        need(
+            true,
+            &format!("time zone {tz}"),
+            &[&format!("usr/share/zoneinfo/{tz}")],
+            "add the tzdata package, or set cluster.timezone to a zone the base has",
+        );
+    }
     if !req.kernel_modules.is_empty() {
         let (dirs, have) = kernel_modules(tree);
         for m in &req.kernel_modules {
@@ -238,6 +249,7 @@ mod tests {
             kmod: true,
             keepalived: true,
             nfs_server: true,
+            timezone: Some("Europe/Berlin".into()),
             kernel_modules: vec!["overlay".into(), "br_netfilter".into(), "ext4".into()],
         }
     }
@@ -258,6 +270,7 @@ mod tests {
                 "keepalived",
                 "rpc.nfsd",
                 "exportfs",
+                "time zone Europe/Berlin",
                 "kernel module overlay",
                 "kernel module br_netfilter",
                 "kernel module ext4"
@@ -285,6 +298,7 @@ mod tests {
             "usr/sbin/keepalived",
             "usr/sbin/rpc.nfsd",
             "usr/sbin/exportfs",
+            "usr/share/zoneinfo/Europe/Berlin",
             "usr/lib/modules/6.1.0-1-arm64/kernel/fs/overlayfs/overlay.ko.xz",
             "usr/lib/modules/6.1.0-1-arm64/kernel/net/bridge/br_netfilter.ko",
         ] {

@@ -22,7 +22,7 @@ pub fn apply_deb(tree: &mut Tree, deb: &Path, store: &mut ContentStore) -> Resul
     let corrupt = |where_: &str, e: std::io::Error| StageError::Corrupt {
         archive: deb.to_owned(),
         where_: where_.to_owned(),
-        source: e,
+        cause: e,
     };
     let mut seen_version = false;
     while let Some(member) = ar.next_entry() {

@@ -74,14 +74,15 @@ pub enum StageError {
         problem: EntryProblem,
     },
     #[error(
-        "{}: truncated or corrupt ({where_}): {source}\nhint: fetch the file again (remove it from the cache) and check its sha256",
+        "{}: truncated or corrupt ({where_}): {cause}\nhint: fetch the file again (remove it from the cache) and check its sha256",
         archive.display()
     )]
     Corrupt {
         archive: PathBuf,
         /// Where it broke, e.g. `in entry "usr/bin/ls"` or `after entry "etc/"`.
         where_: String,
-        source: std::io::Error,
+        /// Part of the message, not the error's source, so it is printed once.
+        cause: std::io::Error,
     },
     #[error("{}: {reason}\nhint: {hint}", archive.display())]
     Format {
@@ -106,5 +107,22 @@ impl StageError {
             self,
             StageError::Entry { .. } | StageError::Corrupt { .. } | StageError::Format { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_archive_says_why_once() {
+        let e = anyhow::Error::new(StageError::Corrupt {
+            archive: "base.tar".into(),
+            where_: "in entry \"etc/\"".into(),
+            cause: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "early end of file"),
+        });
+        let text = format!("{e:#}");
+        assert_eq!(text.matches("early end of file").count(), 1, "{text}");
+        assert!(text.ends_with("check its sha256"), "{text}");
     }
 }

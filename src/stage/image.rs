@@ -84,7 +84,7 @@ fn corrupt(
     StageError::Corrupt {
         archive: image.to_owned(),
         where_: where_.to_owned(),
-        source: std::io::Error::other(e),
+        cause: std::io::Error::other(e),
     }
 }
 

@@ -88,8 +88,9 @@ pub fn parse_gpt_entries(array: &[u8], count: u32, size: u32) -> Result<Vec<Part
         if last < first {
             return Err(TableError::BadGpt("a partition ends before it starts"));
         }
-        let len = (last - first + 1)
-            .checked_mul(SECTOR)
+        let len = (last - first)
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(SECTOR))
             .ok_or(TableError::BadGpt("partition size overflows"))?;
         parts.push(Part {
             number: i as u32 + 1,
@@ -105,6 +106,15 @@ pub fn parse_gpt_entries(array: &[u8], count: u32, size: u32) -> Result<Vec<Part
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `ci/fuzz` (target parttable): first LBA 0, last LBA 2^64-1.
+    #[test]
+    fn a_partition_spanning_every_lba_is_refused_not_overflowed() {
+        let mut e = vec![0u8; 128];
+        e[0] = 1;
+        e[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse_gpt_entries(&e, 1, 128).is_err());
+    }
 
     #[test]
     fn mbr_entries_and_protective_mbr() {

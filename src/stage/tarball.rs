@@ -62,7 +62,7 @@ pub fn apply_tar_reader<R: BufRead>(
     let (compression, r) = decoder(reader).map_err(|e| StageError::Corrupt {
         archive: name.to_owned(),
         where_: "at the start".into(),
-        source: e,
+        cause: e,
     })?;
     if compression == Compression::Bzip2 {
         return Err(StageError::Format {
@@ -103,7 +103,7 @@ impl Reader<'_> {
         StageError::Corrupt {
             archive: self.name.to_owned(),
             where_,
-            source,
+            cause: source,
         }
     }
     fn refuse(&self, entry: &str, problem: EntryProblem) -> StageError {

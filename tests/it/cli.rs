@@ -3,6 +3,8 @@
 
 use crate::{bin, example_profiles, root};
 
+mod exits;
+
 #[test]
 fn check_snapshots() {
     for p in [
@@ -85,11 +87,11 @@ fn invalid_profile_exits_1_and_writes_nothing() {
 }
 
 #[test]
-fn missing_profile_exits_2() {
+fn missing_profile_exits_1() {
     let out = bin()
         .args(["check", "no/such/profile.toml"])
         .assert()
-        .code(2)
+        .code(1)
         .get_output()
         .clone();
     assert!(

@@ -3,6 +3,7 @@
 //! the secrets state (modes, rebuilds, no leaks).
 
 mod contract;
+mod hostile;
 mod render;
 mod secrets;
 mod tools;

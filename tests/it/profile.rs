@@ -377,6 +377,8 @@ fn every_example_profile_is_valid() {
     }
 }
 
+mod defects;
+
 mod never_panics {
     use proptest::prelude::*;
 

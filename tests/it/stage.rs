@@ -606,6 +606,7 @@ fn real_rootfs_with_packages_passes_the_base_check() {
         kmod: true,
         keepalived: true,
         nfs_server: true,
+        timezone: Some("Asia/Tokyo".into()),
         kernel_modules: vec!["overlay".into(), "br_netfilter".into(), "ext4".into()],
     };
     check_base(&tree, &req).unwrap_or_else(|e| panic!("{e}"));

@@ -121,7 +121,9 @@ impl HelmChart<'_> {
         let _ = writeln!(s, "  targetNamespace: {}", q(self.target_namespace));
         s.push_str("  createNamespace: true\n");
         if let Some(v) = self.values.filter(|v| !v.trim().is_empty()) {
-            s.push_str("  valuesContent: |-\n");
+            // An explicit indentation indicator (content at 2 + 2 columns): a values
+            // file whose first line is indented would otherwise set the indentation.
+            s.push_str("  valuesContent: |2-\n");
             s.push_str(&block(v.trim_end(), 4));
         }
         s

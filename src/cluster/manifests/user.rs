@@ -1,12 +1,12 @@
 //! The user's own manifests (copied verbatim) and charts (as K3s HelmChart resources with
-//! `valuesContent` taken from the chart's values file).
+//! `valuesContent` taken from the chart's values file). File names were checked against
+//! K3s's add-on naming rule when the profile was validated.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use super::{HelmChart, Manifest};
-use crate::app::UserError;
 use crate::profile::Profile;
 
 /// The file name a user manifest gets under `bakery/manifests/`.
@@ -16,33 +16,12 @@ pub fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Add-on names K3s itself uses (docs.k3s.io packaged components): a user file of that
-/// name would replace the packaged component.
-const PACKAGED: [&str; 6] = [
-    "coredns",
-    "traefik",
-    "local-storage",
-    "metrics-server",
-    "rolebindings",
-    "ccm",
-];
-
 pub fn copy(p: &Profile) -> Result<Vec<Manifest>> {
     p.manifests
         .iter()
         .map(|m| {
-            let name = file_name(m);
-            let addon = name.split('.').next().unwrap_or_default();
-            if addon.starts_with("bakery-") || PACKAGED.contains(&addon) {
-                return Err(UserError(format!(
-                    "manifest {} would replace the add-on \"{addon}\" of bakery-image or K3s \
-                     (K3s names each add-on after its file)\nhint: rename the file",
-                    m.display()
-                ))
-                .into());
-            }
             Ok(Manifest {
-                name,
+                name: file_name(m),
                 content: fs_err::read(m).with_context(|| {
                     format!("reading manifest {} named in the profile", m.display())
                 })?,
