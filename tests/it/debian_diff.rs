@@ -105,7 +105,81 @@ const ALLOW: &[(&str, &str)] = &[
 
 /// Differences the assembler still has (issue #10 is open until they are gone): a diff
 /// line containing the text, and what is missing.
-const KNOWN_GAPS: &[(&str, &str)] = &[];
+const KNOWN_GAPS: &[(&str, &str)] = &[
+    (
+        "differs: etc/credstore",
+        "systemd's tmpfiles make credstore 0700 in its postinst; ours keeps the package's 0755",
+    ),
+    (
+        "only mmdebstrap: etc/.pwd.lock",
+        "lock file of the shadow tools, left by their run",
+    ),
+    (
+        "only mmdebstrap: etc/default/locale",
+        "written by a maintainer script",
+    ),
+    (
+        "only mmdebstrap: etc/dpkg/origins/default",
+        "base-files' postinst link to the vendor file",
+    ),
+    (
+        "only mmdebstrap: etc/environment",
+        "written by a maintainer script (libpam-runtime)",
+    ),
+    (
+        "only mmdebstrap: etc/inputrc",
+        "readline-common's postinst copy",
+    ),
+    (
+        "only mmdebstrap: etc/localtime",
+        "tzdata's postinst link; the node runtime sets it from cluster.timezone",
+    ),
+    ("only mmdebstrap: etc/modules", "kmod's postinst copy"),
+    ("only mmdebstrap: etc/networks", "netbase's postinst copy"),
+    (
+        "only mmdebstrap: etc/pam.d/common-",
+        "pam-auth-update fills these from templates: needed by sshd and login",
+    ),
+    (
+        "only mmdebstrap: etc/security/opasswd",
+        "libpam-modules' postinst",
+    ),
+    (
+        "only mmdebstrap: etc/systemd/user/sockets.target.wants",
+        "ssh-agent user socket enabled by deb-systemd-helper",
+    ),
+    (
+        "only mmdebstrap: etc/vconsole.conf",
+        "keyboard link made by a script",
+    ),
+    ("only mmdebstrap: root/.ssh", "made by openssh's postinst"),
+    (
+        "only mmdebstrap: usr/lib/udev/hwdb.bin",
+        "systemd-hwdb update at install time",
+    ),
+    (
+        "only mmdebstrap: usr/local/share/ca-certificates",
+        "ca-certificates' postinst",
+    ),
+    (
+        "only mmdebstrap: var/lib/nfs/",
+        "nfs-common's postinst state files",
+    ),
+    (
+        "only mmdebstrap: var/lib/private",
+        "systemd's tmpfiles at install",
+    ),
+    ("only mmdebstrap: var/lib/shells.state", "add-shell's state"),
+    ("only mmdebstrap: var/lib/wtmpdb", "wtmpdb's postinst"),
+    (
+        "etc/passwd: ours",
+        "sysusers.d files applied in another order than systemd-sysusers: sshd, systemd-network and systemd-timesync get other ids",
+    ),
+    (
+        "etc/group: ours",
+        "the same order for groups (clock, input, kvm, render, sgx, systemd-journal, -network, -timesync)",
+    ),
+];
 
 fn allowed(path: &str) -> bool {
     ALLOW.iter().any(|(p, _)| path.starts_with(p))
@@ -140,15 +214,8 @@ fn text(t: &Tree, p: &str) -> String {
     }
 }
 
-// Runs (2-5 min, root): `cargo test --test it debian_diff -- --ignored`. The 30 known
-// differences left (from 67 before the script-effects table of debian::configure):
-// libpam-runtime's pam.d/common-* (pam-auth-update fills templates), etc/environment,
-// etc/inputrc, etc/networks, etc/localtime, etc/default/locale, etc/vconsole.conf,
-// etc/modules, etc/dpkg/origins/default, etc/security/opasswd, etc/.pwd.lock, root/.ssh,
-// etc/credstore* modes (0700), hwdb.bin, var/lib/nfs/{etab,rmtab,state}, wtmpdb,
-// var/lib/private, usr/local/share/ca-certificates, the ssh-agent user socket link, and
-// the order sysusers.d files are applied in (systemd-journal, -network, -timesync and
-// sshd ids differ from systemd-sysusers' order).
+// Runs as root (mmdebstrap --mode=root), about 2 minutes with a warm cache. The known gaps
+// above are asserted to still differ, so the list shrinks as the assembler grows.
 #[test]
 fn same_tree_as_mmdebstrap_for_the_same_packages() {
     use bakery_image::build::{self, Parts};
