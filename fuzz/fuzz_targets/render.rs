@@ -1,6 +1,6 @@
 //! Profile values to rendered node files: the first byte picks a string field of a rich
 //! profile, the rest is its value. Either validation rejects it, or every node's files
-//! render, every YAML file parses, `/etc/exports` keeps one export line and
+//! render, every YAML file parses, `/etc/exports` keeps its three export lines and
 //! `authorized_keys` one line per key. Run by `ci/fuzz`.
 #![no_main]
 
@@ -130,8 +130,14 @@ fuzz_target!(|data: &[u8]| {
                 yaml_rust2::YamlLoader::load_from_str(&text)
                     .unwrap_or_else(|e| panic!("{path} is not YAML: {e}\n{text}"));
             } else if path.ends_with("etc/exports") {
-                let lines = text.lines().filter(|l| !l.starts_with('#')).count();
-                assert_eq!(lines, 1, "{path}: {text:?}");
+                // The share, the NFSv4 pseudo root and the share under it: three lines of
+                // exactly two words each.
+                let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+                assert_eq!(lines.len(), 3, "{path}: {text:?}");
+                assert!(
+                    lines.iter().all(|l| l.split_whitespace().count() == 2),
+                    "{path}: {text:?}"
+                );
             } else if path.ends_with("authorized_keys") {
                 assert_eq!(text.lines().count(), 1, "{path}: {text:?}");
             } else if path.ends_with(".network") || path.ends_with("keepalived.conf") {

@@ -73,7 +73,8 @@ fn failed_build_leaves_no_file_under_a_final_name() {
             "n1.img.xz.sha256",
             "n2.img.xz",
             "n2.img.xz.sha256",
-            "os_list.json"
+            "os_list.json",
+            "sbom.spdx.json"
         ]
     );
     let record: serde_json::Value =

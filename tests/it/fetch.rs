@@ -469,6 +469,7 @@ fn profile(dir: &Path, rootfs_url: &str, rootfs_sha: &Sha256) -> std::path::Path
 name = "t"
 vip = "10.0.0.100"
 network = "10.0.0.0/24"
+gateway = "10.0.0.1"
 
 [[nodes]]
 hostname = "a"

@@ -484,7 +484,7 @@ fn nfs_export_path_with_a_space() {
         &with_nodes("[storage.nfs]\nserver = \"10.0.0.5\"\npath = \"/volume 1\"\n"),
         "storage.nfs.path",
         14,
-        "not an absolute path",
+        "contains ' '",
     );
 }
 

@@ -55,6 +55,7 @@ const BASE: &str = r#"
 name = "t"
 vip = "10.0.0.100"
 network = "10.0.0.0/24"
+gateway = "10.0.0.1"
 [ssh]
 authorized-keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKWe+1arL0X5a2zMhkKC8uvrFpgbtJYwE/eN/nOwUXui t"]
 [[nodes]]

@@ -94,6 +94,46 @@ overlays = ["overlay"]
 dir = "rich.secrets"
 "#;
 
+/// [`RICH`] with its base given as `[sources.debian]` (every key set) instead of a rootfs:
+/// the two are exclusive, so the Debian keys get a profile of their own.
+fn rich_debian() -> String {
+    let debian = r#"
+[sources.debian]
+mirror = "https://example.invalid/debian"
+suite = "trixie"
+extra-suites = ["trixie-backports"]
+components = ["main", "non-free-firmware"]
+packages = ["vim-tiny", "htop"]
+kernel = "linux-image-amd64/trixie-backports"
+keyring = "archive.gpg"
+
+[secrets]"#;
+    let start = RICH.find("rootfs = {").unwrap();
+    let end = start + RICH[start..].find('\n').unwrap() + 1;
+    format!("{}{}", &RICH[..start], &RICH[end..]).replacen("\n[secrets]", debian, 1)
+}
+
+/// Every string leaf of the rich profiles: (profile text, path segments); the Debian
+/// variant adds only its `sources.debian` leaves.
+fn all_leaves() -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (text, only) in [
+        (RICH.to_owned(), None),
+        (rich_debian(), Some("sources.debian")),
+    ] {
+        let doc: toml::Value = toml::from_str(&text).unwrap();
+        let mut leaves = Vec::new();
+        string_leaves(&doc, &[], &mut leaves);
+        out.extend(
+            leaves
+                .into_iter()
+                .filter(|l| only.is_none_or(|o| dotted(l).starts_with(o)))
+                .map(|l| (text.clone(), l)),
+        );
+    }
+    out
+}
+
 /// Every string leaf of a TOML value, by path segments (array items as `[i]`).
 fn string_leaves(v: &toml::Value, path: &[String], out: &mut Vec<Vec<String>>) {
     let with = |seg: String| {
@@ -199,8 +239,11 @@ fn generic(path: &[String]) -> String {
         *segs.last_mut().unwrap() = "*".into();
     }
     // Every part of [sources] is one RawSource, checked by one function: a field set in
-    // any of them covers all.
-    if segs.first().is_some_and(|s| s == "sources") && segs.len() >= 3 && segs[1] != "overlays" {
+    // any of them covers all ([sources.debian] is a table of its own).
+    if segs.first().is_some_and(|s| s == "sources")
+        && segs.len() >= 3
+        && !matches!(segs[1].as_str(), "overlays" | "debian")
+    {
         return format!("sources.*.{}", segs.last().unwrap());
     }
     dotted(&segs)
@@ -219,6 +262,7 @@ fn dir_with_inputs() -> tempfile::TempDir {
     )
     .unwrap();
     std::fs::create_dir(d.path().join("overlay")).unwrap();
+    std::fs::write(d.path().join("archive.gpg"), b"").unwrap();
     d
 }
 
@@ -226,10 +270,8 @@ fn dir_with_inputs() -> tempfile::TempDir {
 fn the_rich_profile_sets_every_string_key_of_the_schema() {
     let d = dir_with_inputs();
     profile::parse(&d.path().join("rich.toml"), RICH).unwrap();
-    let doc: toml::Value = toml::from_str(RICH).unwrap();
-    let mut leaves = Vec::new();
-    string_leaves(&doc, &[], &mut leaves);
-    let covered: BTreeSet<String> = leaves.iter().map(|l| generic(l)).collect();
+    profile::parse(&d.path().join("rich.toml"), &rich_debian()).unwrap();
+    let covered: BTreeSet<String> = all_leaves().iter().map(|(_, l)| generic(l)).collect();
     let schema_key = |k: String| {
         let segs: Vec<String> = k.split('.').map(str::to_owned).collect();
         generic(&segs)
@@ -319,15 +361,20 @@ fn check_rendered(p: &Profile) -> String {
                     }
                 }
             } else if path.ends_with("etc/exports") {
+                // The share, the NFSv4 pseudo root and the share under it: three lines,
+                // each exactly `<path> <client>(<options>)`.
                 let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-                assert_eq!(lines.len(), 1, "{what}: one export line: {text:?}");
                 let path = &p.nfs.as_ref().unwrap().path;
-                assert_eq!(
-                    lines[0].split_whitespace().next(),
-                    Some(path.as_str()),
-                    "{what}"
-                );
-                assert_eq!(lines[0].split_whitespace().count(), 2, "{what}: {text:?}");
+                let v4 = "/run/bakery/nfs-v4root";
+                let want = [path.clone(), v4.to_owned(), format!("{v4}{path}")];
+                let got: Vec<&str> = lines
+                    .iter()
+                    .map(|l| l.split_whitespace().next().unwrap_or(""))
+                    .collect();
+                assert_eq!(got, want, "{what}: export lines {text:?}");
+                for l in &lines {
+                    assert_eq!(l.split_whitespace().count(), 2, "{what}: {text:?}");
+                }
             } else if path.ends_with("authorized_keys") {
                 for l in text.lines() {
                     ssh_key::PublicKey::from_openssh(l)
@@ -436,10 +483,9 @@ proptest! {
     #[test]
     fn hostile_strings_are_rejected_or_survive_rendering(field in any::<prop::sample::Index>(), value in hostile(), key_instead: bool) {
         let d = dir_with_inputs();
-        let mut doc: toml::Value = toml::from_str(RICH).unwrap();
-        let mut leaves = Vec::new();
-        string_leaves(&doc, &[], &mut leaves);
-        let segs = field.get(&leaves).clone();
+        let leaves = all_leaves();
+        let (text, segs) = field.get(&leaves).clone();
+        let mut doc: toml::Value = toml::from_str(&text).unwrap();
         let path = dotted(&segs);
         let label = path.contains(".labels.");
         set(&mut doc, &segs, &value, key_instead && label);
