@@ -23,6 +23,7 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/bakery/bakery-join" => 0o755,
     "usr/lib/bakery/cluster.sh" => 0o644,
     "usr/lib/bakery/bakery-status" => 0o755,
+    "usr/lib/bakery/bakery-vip-check" => 0o755,
     "usr/lib/bakery/bakery-time-wait" => 0o755,
     "usr/lib/bakery/bakery-clock-save" => 0o755,
     "usr/lib/bakery/bakery-ready" => 0o755,

@@ -1,6 +1,6 @@
 //! The API VIP: keepalived on every server, unicast VRRP between the servers' static
-//! addresses, priorities descending in server order, a track script checking the local
-//! API port, and a notify script printing `bakery: vip MASTER|BACKUP|FAULT` to the console.
+//! addresses, priorities descending in server order, a track script checking that the
+//! local K3s server is a ready member, and a notify script printing `bakery: vip MASTER|BACKUP|FAULT` to the console.
 //!
 //! Advert intervals below one second need VRRPv3 (centisecond adverts). VRRPv3 has no
 //! authentication (RFC 5798 removed it), so the `authentication` block from the secrets
@@ -58,7 +58,7 @@ pub fn conf(p: &Profile, node: &Node, auth_pass: &str) -> String {
     s.push_str("}\n\n");
     s.push_str("vrrp_script chk_apiserver {\n");
     let _ = writeln!(s, "    script \"{CHECK_SCRIPT}\"");
-    s.push_str("    interval 2\n    timeout 3\n    fall 2\n    rise 2\n}\n\n");
+    s.push_str("    interval 2\n    timeout 5\n    fall 2\n    rise 2\n}\n\n");
     s.push_str("vrrp_instance api {\n    state BACKUP\n");
     let _ = writeln!(s, "    interface {iface}");
     let _ = writeln!(
@@ -108,15 +108,14 @@ fn fmt_interval(secs: f64) -> String {
     }
 }
 
-/// The track script: succeeds when something accepts TCP on 127.0.0.1:6443 within 2 s.
-/// Uses bash's /dev/tcp when bash exists, else `nc -z` (busybox or netcat).
+/// The track script: succeeds while the local K3s server is a ready cluster member
+/// (`usr/lib/bakery/bakery-vip-check`: `/v1-k3s/readyz` on loopback). A server that only
+/// accepts TCP on :6443 may still be joining etcd, and must not take the VIP.
 pub fn check_script() -> String {
     "#!/bin/sh\n\
-     # bakery-image: keepalived health check - does the local K3s API port accept TCP?\n\
-     if command -v bash >/dev/null 2>&1; then\n\
-     \x20   exec timeout 2 bash -c ': </dev/tcp/127.0.0.1/6443' 2>/dev/null\n\
-     fi\n\
-     exec nc -z -w 2 127.0.0.1 6443\n"
+     # bakery-image: keepalived health check - is the local K3s server a ready member of\n\
+     # the cluster? (A joining server answers on :6443 before it can serve the API.)\n\
+     exec /usr/lib/bakery/bakery-vip-check\n"
         .to_owned()
 }
 
