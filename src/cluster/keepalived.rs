@@ -1,6 +1,6 @@
 //! The API VIP: keepalived on every server, unicast VRRP between the servers' static
 //! addresses, priorities descending in server order, a track script checking that the
-//! local K3s server is a ready member, and a notify script printing `bakery: vip MASTER|BACKUP|FAULT` to the console.
+//! local K3s server holds cluster state and answers, and a notify script printing `bakery: vip MASTER|BACKUP|FAULT` to the console.
 //!
 //! Advert intervals below one second need VRRPv3 (centisecond adverts). VRRPv3 has no
 //! authentication (RFC 5798 removed it), so the `authentication` block from the secrets
@@ -58,7 +58,7 @@ pub fn conf(p: &Profile, node: &Node, auth_pass: &str) -> String {
     s.push_str("}\n\n");
     s.push_str("vrrp_script chk_apiserver {\n");
     let _ = writeln!(s, "    script \"{CHECK_SCRIPT}\"");
-    s.push_str("    interval 2\n    timeout 5\n    fall 2\n    rise 2\n}\n\n");
+    s.push_str("    interval 2\n    timeout 3\n    fall 2\n    rise 2\n}\n\n");
     s.push_str("vrrp_instance api {\n    state BACKUP\n");
     let _ = writeln!(s, "    interface {iface}");
     let _ = writeln!(
@@ -108,9 +108,9 @@ fn fmt_interval(secs: f64) -> String {
     }
 }
 
-/// The track script: succeeds while the local K3s server is a ready cluster member
-/// (`usr/lib/bakery/bakery-vip-check`: `/v1-k3s/readyz` on loopback). A server that only
-/// accepts TCP on :6443 may still be joining etcd, and must not take the VIP.
+/// The track script: succeeds while the local K3s server holds cluster state and accepts
+/// TCP on :6443 (`usr/lib/bakery/bakery-vip-check`). A server that only accepts TCP may
+/// still be joining etcd, and must not take the VIP.
 pub fn check_script() -> String {
     "#!/bin/sh\n\
      # bakery-image: keepalived health check - is the local K3s server a ready member of\n\

@@ -410,38 +410,27 @@ fn joiners_check_the_ca_hash_and_wait_for_a_ready_server() {
     s2.wait_for("listening on", Duration::from_secs(20));
     let s2_url = format!("https://127.0.0.1:{p2}");
     // keepalived's track script (bakery-vip-check, run as on a node with the paths moved
-    // into the test) passes for a ready member and fails for a server still joining,
-    // although that one already answers TCP and /cacerts on its API port.
+    // into the test) passes for a member and fails for a server still joining, although
+    // that one already answers TCP and /cacerts on its API port.
     let vip_check = |data: &Path, port: u16| -> bool {
-        let etc = tmp.path().join("vip-etc");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(
-            etc.join("agent-token"),
-            format!("K10{hash}::node:{AGENT_TOKEN}\n"),
-        )
-        .unwrap();
         Command::new(crate::root().join("overlays/runtime/usr/lib/bakery/bakery-vip-check"))
             .env("BAKERY_API_PORT", port.to_string())
             .env("BAKERY_K3S_DATA", data)
-            .env("BAKERY_K3S_ETC", &etc)
-            .env("BAKERY_STATE_DIR", tmp.path().join("vip-state"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .unwrap()
             .success()
     };
-    assert!(
-        vip_check(&data, port),
-        "a ready member passes the VIP check"
-    );
-    // As if it held etcd data already: only its readiness answer can tell.
-    std::fs::create_dir_all(tmp.path().join("s2/data/server/db/etcd")).unwrap();
+    assert!(vip_check(&data, port), "a member passes the VIP check");
     assert!(
         !vip_check(&tmp.path().join("s2/data"), p2),
         "a server still joining must not hold the VIP"
     );
-    std::fs::remove_dir_all(tmp.path().join("s2/data/server/db")).unwrap();
+    assert!(
+        !vip_check(&data, free_port()),
+        "a member whose API does not answer must not hold the VIP"
+    );
     let s3 = joiner("s3", &good, "server", &s2_url, Some(free_port()));
     s3.wait_for("the server is not ready", Duration::from_secs(30));
     s3.wait_for(&format!("join {s2_url} failed"), Duration::from_secs(30));
