@@ -207,6 +207,13 @@ pub fn fetch_all(
         .collect()
 }
 
+/// A source URL, or the error that names it.
+fn parse_url(url: &str) -> Result<reqwest::Url, FetchError> {
+    reqwest::Url::parse(url).map_err(|_| FetchError::UnsupportedUrl {
+        url: url.to_owned(),
+    })
+}
+
 /// Download (or copy) one pinned URL into the cache.
 fn fetch_url(
     cache: &Cache,
@@ -216,9 +223,7 @@ fn fetch_url(
     opts: &FetchOptions,
     reporter: &dyn Reporter,
 ) -> Result<Fetched, FetchError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::UnsupportedUrl {
-        url: url.to_owned(),
-    })?;
+    let parsed = parse_url(url)?;
     let _lock = cache.lock(sha)?;
     let dest = cache.path(sha);
     if let Ok(m) = fs_err::metadata(&dest) {
@@ -279,9 +284,7 @@ pub fn fetch_unpinned(
     opts: &FetchOptions,
     reporter: &dyn Reporter,
 ) -> Result<Fetched, FetchError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::UnsupportedUrl {
-        url: url.to_owned(),
-    })?;
+    let parsed = parse_url(url)?;
     let cache = Cache::new(&opts.cache_dir);
     fs_err::create_dir_all(cache.root().join("sha256"))?;
     let tmp = tempfile::Builder::new()
