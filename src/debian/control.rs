@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use crate::stage::deb::AR_MAGIC;
+use crate::stage::ar::ArReader;
 use crate::stage::decompress::decoder;
 
 /// The members of `control.tar.*` we use, by name (`control`, `postinst`, ...).
@@ -24,17 +24,13 @@ impl Control {
 /// Read the control members of `deb`.
 pub fn read_control(deb: &Path) -> Result<Control, String> {
     let f = fs_err::File::open(deb).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 8];
-    BufReader::new(fs_err::File::open(deb).map_err(|e| e.to_string())?)
-        .read_exact(&mut head)
-        .map_err(|e| format!("{}: {e}", deb.display()))?;
-    if head != AR_MAGIC {
-        return Err(format!("{}: not a Debian package", deb.display()));
-    }
-    let mut ar = ar::Archive::new(BufReader::new(f));
-    while let Some(member) = ar.next_entry() {
-        let member = member.map_err(|e| format!("{}: {e}", deb.display()))?;
-        if !member.header().identifier().starts_with(b"control.tar") {
+    let not_deb = |e: std::io::Error| format!("{}: not a Debian package: {e}", deb.display());
+    let mut ar = ArReader::new(BufReader::new(f)).map_err(not_deb)?;
+    while let Some(member) = ar
+        .next_member()
+        .map_err(|e| format!("{}: {e}", deb.display()))?
+    {
+        if !member.name.starts_with("control.tar") {
             continue;
         }
         let (_, r) = decoder(BufReader::new(member)).map_err(|e| e.to_string())?;

@@ -8,26 +8,26 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::Tree;
+use super::ar::ArReader;
 use super::content::ContentStore;
 use super::error::StageError;
 use super::tarball::{ParentLinks, apply_tar_reader};
 
-/// The magic of `ar` archives (and so of .deb files).
-pub const AR_MAGIC: &[u8] = b"!<arch>\n";
-
 /// Apply the files of one Debian package over `tree` (all or nothing).
 pub fn apply_deb(tree: &mut Tree, deb: &Path, store: &mut ContentStore) -> Result<(), StageError> {
     let f = fs_err::File::open(deb)?;
-    let mut ar = ar::Archive::new(BufReader::new(f));
     let corrupt = |where_: &str, e: std::io::Error| StageError::Corrupt {
         archive: deb.to_owned(),
         where_: where_.to_owned(),
         cause: e,
     };
+    let mut ar = ArReader::new(BufReader::new(f)).map_err(|e| corrupt("at the start", e))?;
     let mut seen_version = false;
-    while let Some(member) = ar.next_entry() {
-        let mut member = member.map_err(|e| corrupt("in the ar member list", e))?;
-        let id = String::from_utf8_lossy(member.header().identifier()).into_owned();
+    while let Some(mut member) = ar
+        .next_member()
+        .map_err(|e| corrupt("in the ar member list", e))?
+    {
+        let id = member.name.clone();
         if id == "debian-binary" {
             let mut v = String::new();
             member

@@ -6,6 +6,7 @@
 //! supported compression); [`check::check_base`] then verifies that the result holds
 //! what the node runtime needs.
 
+pub mod ar;
 pub mod check;
 pub mod content;
 pub mod deb;
@@ -30,7 +31,7 @@ pub use tree::{Data, Entry, Kind, Tree};
 /// followed inside the tree) or a tar file (writes through symlinks refused).
 pub fn apply(tree: &mut Tree, archive: &Path, store: &mut ContentStore) -> Result<(), StageError> {
     let mut r = BufReader::new(fs_err::File::open(archive)?);
-    if r.fill_buf()?.starts_with(deb::AR_MAGIC) {
+    if r.fill_buf()?.starts_with(ar::AR_MAGIC) {
         deb::apply_deb(tree, archive, store)
     } else {
         tarball::apply_tar_reader(tree, r, archive, store, ParentLinks::Refuse)

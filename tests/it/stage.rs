@@ -785,3 +785,60 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+/// Hostile `ar` containers (the fuzzer found a GNU name-table index that panicked the
+/// `ar` crate): each is a located error, the tree and the content store untouched.
+#[test]
+fn hostile_deb_containers_fail_cleanly() {
+    let hdr = |name: &str, size: &str| {
+        format!(
+            "{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n",
+            0, 0, 0, 100644
+        )
+        .into_bytes()
+    };
+    let deb = |members: &[Vec<u8>]| {
+        let mut v = b"!<arch>\n".to_vec();
+        for m in members {
+            v.extend_from_slice(m);
+        }
+        v
+    };
+    let version = [hdr("debian-binary", "4"), b"2.0\n".to_vec()].concat();
+    let cases = [
+        ("gnu-index.deb", deb(&[hdr("/1218463333", "0")])),
+        ("name-table.deb", deb(&[hdr("//", "9999999999")])),
+        ("bsd-name.deb", deb(&[hdr("#1/20", "20")])),
+        (
+            "huge.deb",
+            deb(&[
+                version.clone(),
+                hdr("data.tar", "9999999999"),
+                b"short".to_vec(),
+            ]),
+        ),
+        ("size.deb", deb(&[version.clone(), hdr("data.tar", "0x10")])),
+        (
+            "cut-header.deb",
+            deb(&[version.clone(), hdr("data.tar", "10")[..30].to_vec()]),
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, bytes) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let content = tmp.path().join(format!("content-{name}"));
+        let mut store = ContentStore::new(&content).unwrap();
+        let mut tree = Tree::new();
+        let err = stage::apply(&mut tree, &p, &mut store).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(name) && msg.contains("hint:"), "{name}: {msg}");
+        assert_eq!(tree.len(), 1, "{name}: tree changed");
+        assert!(
+            files_under(&content).is_empty(),
+            "{name}: content left behind"
+        );
+        let err = bakery_image::debian::control::read_control(&p).unwrap_err();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
