@@ -8,10 +8,11 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{CONTENT_RANGE, RANGE};
 use sha2::Digest;
+use ureq::Agent as Client;
+use ureq::http::StatusCode;
+use ureq::http::header::{CONTENT_LENGTH, CONTENT_RANGE, HeaderMap, RANGE};
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::{FetchError, FetchOptions};
 use crate::io::{HashReader, ProgressReader};
@@ -26,31 +27,34 @@ enum Failure {
     Permanent(FetchError),
 }
 
-/// An HTTP(S) client for `url`: rustls with the ring provider, no proxy for loopback.
-pub fn client(url: &reqwest::Url, opts: &FetchOptions) -> Result<Client, FetchError> {
-    // reqwest is built with `rustls-no-provider`: it uses the process default. Another
-    // part of the program may have installed one already; that is fine.
+/// An HTTP(S) client for URLs on `host`: rustls with the ring provider and the platform's
+/// certificate store, no proxy for loopback. `opts.timeout` bounds the connection, the wait
+/// for the response head and each read of the body (a large download may take as long as
+/// it needs while bytes keep arriving).
+pub fn client(host: &str, opts: &FetchOptions) -> Result<Client, FetchError> {
+    // ureq is built with `rustls-no-provider`: it uses the process default. Another part of
+    // the program may have installed one already; that is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = Client::builder()
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::PlatformVerifier)
+        .build();
+    let mut b = Client::config_builder()
         .user_agent(concat!("bakery-image/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(opts.timeout)
-        .timeout(opts.timeout);
-    let loopback = match url.host_str() {
-        Some("localhost") => true,
-        Some(h) => h
+        .timeout_connect(Some(opts.timeout))
+        .timeout_recv_response(Some(opts.timeout))
+        .timeout_per_read(Some(opts.timeout))
+        .http_status_as_error(false)
+        .tls_config(tls);
+    let loopback = host == "localhost"
+        || host
             .trim_matches(['[', ']'])
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|a| a.is_loopback()),
-        None => false,
-    };
+            .is_ok_and(|a| a.is_loopback());
     if loopback {
-        b = b.no_proxy();
+        b = b.proxy(None);
     }
-    b.build().map_err(|e| FetchError::Transport {
-        url: url.to_string(),
-        attempts: 0,
-        message: chain(&e),
-    })
+    Ok(b.build().into())
 }
 
 /// Download `url` into `partial`, resuming what is there, and return the digest and size
@@ -105,10 +109,10 @@ fn attempt_once(
         req = req.header(RANGE, format!("bytes={have}-"));
     }
     tracing::debug!("GET {url} (from byte {have})");
-    let resp = req.send().map_err(|e| {
+    let resp = req.call().map_err(|e| {
         let message = chain(&e);
         // A certificate the client rejects will not get better by asking again.
-        if message.contains("certificate") {
+        if matches!(e, ureq::Error::Rustls(_)) || message.contains("certificate") {
             Failure::Permanent(FetchError::Transport {
                 url: url.to_owned(),
                 attempts: 1,
@@ -119,9 +123,10 @@ fn attempt_once(
         }
     })?;
 
-    let status = resp.status();
+    let (head, body) = resp.into_parts();
+    let status = head.status;
     let offset = match status {
-        StatusCode::PARTIAL_CONTENT if have > 0 && range_starts_at(&resp, have) => have,
+        StatusCode::PARTIAL_CONTENT if have > 0 && range_starts_at(&head.headers, have) => have,
         StatusCode::OK => 0,
         StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
             // The partial is as long as the file or longer (a crash after the last
@@ -171,12 +176,21 @@ fn attempt_once(
         .truncate(offset == 0)
         .open(partial)
         .map_err(io)?;
-    let expected_len = resp.content_length().map(|l| l + offset);
+    let expected_len = head
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|l| l + offset);
     if let Some(len) = expected_len {
         task.set_total(len);
     }
     task.set_position(offset);
-    let mut body = HashReader::with_hasher(ProgressReader::new(resp, task), hasher, offset);
+    let mut body = HashReader::with_hasher(
+        ProgressReader::new(body.into_reader(), task),
+        hasher,
+        offset,
+    );
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = match body.read(&mut buf) {
@@ -205,8 +219,8 @@ fn attempt_once(
     Ok((digest, size))
 }
 
-fn range_starts_at(resp: &Response, at: u64) -> bool {
-    resp.headers()
+fn range_starts_at(headers: &HeaderMap, at: u64) -> bool {
+    headers
         .get(CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes "))

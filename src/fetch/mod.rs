@@ -207,11 +207,61 @@ pub fn fetch_all(
         .collect()
 }
 
-/// A source URL, or the error that names it.
-fn parse_url(url: &str) -> Result<reqwest::Url, FetchError> {
-    reqwest::Url::parse(url).map_err(|_| FetchError::UnsupportedUrl {
+/// A source URL as fetch uses it: an HTTP(S) URL and its host, or a `file://` URL and
+/// its (percent-decoded, absolute) path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceUrl {
+    Http { host: String },
+    File { path: std::path::PathBuf },
+}
+
+/// A source URL, or the error that names it: `http://`/`https://` with a host (parsed by
+/// the HTTP client's own URI grammar), or `file:///abs/path` (`file://localhost/...`).
+fn parse_url(url: &str) -> Result<SourceUrl, FetchError> {
+    let bad = || FetchError::UnsupportedUrl {
         url: url.to_owned(),
-    })
+    };
+    let (scheme, rest) = url.split_once("://").ok_or_else(bad)?;
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" => {
+            let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
+            let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?;
+            Ok(SourceUrl::Http {
+                host: host.to_owned(),
+            })
+        }
+        "file" => {
+            let slash = rest.find('/').ok_or_else(bad)?;
+            if !matches!(&rest[..slash], "" | "localhost") || rest.contains(['?', '#']) {
+                return Err(bad());
+            }
+            let bytes = percent_decode(&rest[slash..]).ok_or_else(bad)?;
+            use std::os::unix::ffi::OsStringExt;
+            Ok(SourceUrl::File {
+                path: std::ffi::OsString::from_vec(bytes).into(),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// `%XX` escapes decoded; `None` for a malformed escape, a NUL or a control character.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        let b = if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+        } else {
+            b
+        };
+        if b.is_ascii_control() {
+            return None;
+        }
+        out.push(b);
+    }
+    Some(out)
 }
 
 /// Download (or copy) one pinned URL into the cache.
@@ -238,9 +288,9 @@ fn fetch_url(
     }
     let partial = cache.partial(sha);
     let task = reporter.task(role, None);
-    let (actual, size) = match parsed.scheme() {
-        "http" | "https" => {
-            let client = http::client(&parsed, opts)?;
+    let (actual, size) = match &parsed {
+        SourceUrl::Http { host } => {
+            let client = http::client(host, opts)?;
             let stale = partial.exists();
             let got = http::download(&client, url, &partial, opts, task.as_ref())?;
             if stale && &got.0 != sha {
@@ -253,7 +303,7 @@ fn fetch_url(
                 got
             }
         }
-        _ => copy_file_url(role, &parsed, &partial, task.as_ref())?,
+        SourceUrl::File { path } => local::copy_local(role, path, &partial, task.as_ref())?,
     };
     if &actual != sha {
         fs_err::remove_file(&partial)?;
@@ -293,13 +343,13 @@ pub fn fetch_unpinned(
         .tempfile_in(cache.root().join("sha256"))?
         .into_temp_path();
     let task = reporter.task(role, None);
-    let (sha256, size) = match parsed.scheme() {
-        "http" | "https" => {
+    let (sha256, size) = match &parsed {
+        SourceUrl::Http { host } => {
             fs_err::remove_file(&tmp)?;
-            let client = http::client(&parsed, opts)?;
+            let client = http::client(host, opts)?;
             http::download(&client, url, &tmp, opts, task.as_ref())?
         }
-        _ => copy_file_url(role, &parsed, &tmp, task.as_ref())?,
+        SourceUrl::File { path } => local::copy_local(role, path, &tmp, task.as_ref())?,
     };
     let path = cache.path(&sha256);
     tmp.persist(&path).map_err(|e| e.error)?;
@@ -313,19 +363,45 @@ pub fn fetch_unpinned(
     })
 }
 
-/// A `file://` URL copied into `dest` (hashing on the way); any other scheme is refused.
-fn copy_file_url(
-    role: &str,
-    parsed: &reqwest::Url,
-    dest: &std::path::Path,
-    task: &dyn crate::progress::Task,
-) -> Result<(Sha256, u64), FetchError> {
-    let unsupported = || FetchError::UnsupportedUrl {
-        url: parsed.to_string(),
-    };
-    if parsed.scheme() != "file" {
-        return Err(unsupported());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_urls() {
+        let http = |h: &str| SourceUrl::Http { host: h.into() };
+        let file = |p: &str| SourceUrl::File { path: p.into() };
+        assert_eq!(
+            parse_url("https://example.org/a/b.deb").unwrap(),
+            http("example.org")
+        );
+        assert_eq!(
+            parse_url("HTTP://127.0.0.1:8080/x").unwrap(),
+            http("127.0.0.1")
+        );
+        assert_eq!(parse_url("http://[::1]:80/x").unwrap(), http("[::1]"));
+        assert_eq!(
+            parse_url("file:///srv/a%20b.tar").unwrap(),
+            file("/srv/a b.tar")
+        );
+        assert_eq!(parse_url("file://localhost/srv/x").unwrap(), file("/srv/x"));
+        for bad in [
+            "ftp://example.org/x",
+            "https:///nohost",
+            "https://exa mple.org/x",
+            "https://example.org/\nx",
+            "file://otherhost/x",
+            "file://",
+            "file:///a%0Ab",
+            "file:///a%zz",
+            "file:///a?b",
+            "/just/a/path",
+            "",
+        ] {
+            assert!(
+                matches!(parse_url(bad), Err(FetchError::UnsupportedUrl { .. })),
+                "{bad:?} accepted"
+            );
+        }
     }
-    let src = parsed.to_file_path().map_err(|()| unsupported())?;
-    local::copy_local(role, &src, dest, task)
 }

@@ -23,6 +23,11 @@ enum Act {
     Status(u16),
     /// Announce the full length, send this many bytes, then close the connection.
     CutAfter(usize),
+    /// Serve the body in four parts with this many milliseconds between them.
+    Trickle(u64),
+    /// Announce the full length, send this many bytes, go silent for this many
+    /// milliseconds, then close the connection.
+    Stall(usize, u64),
 }
 
 /// Request line and Range header of every request served.
@@ -120,7 +125,8 @@ fn handle(mut conn: TcpStream, body: &[u8], act: Act, log: &Log) {
             part.len()
         ),
     };
-    if let (Some(n), Act::Full | Act::CutAfter(_)) = (from, act) {
+    if let (Some(n), Act::Full | Act::CutAfter(_) | Act::Trickle(_) | Act::Stall(..)) = (from, act)
+    {
         head.push_str(&format!(
             "Content-Range: bytes {n}-{}/{}\r\n",
             body.len() - 1,
@@ -135,6 +141,20 @@ fn handle(mut conn: TcpStream, body: &[u8], act: Act, log: &Log) {
         Act::Full => part,
         Act::Status(_) => &[][..],
         Act::CutAfter(n) => &part[..n.min(part.len())],
+        Act::Trickle(ms) => {
+            for chunk in part.chunks(part.len().div_ceil(4).max(1)) {
+                let _ = conn.write_all(chunk);
+                let _ = conn.flush();
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            &[][..]
+        }
+        Act::Stall(n, ms) => {
+            let _ = conn.write_all(&part[..n.min(part.len())]);
+            let _ = conn.flush();
+            std::thread::sleep(Duration::from_millis(ms));
+            &[][..]
+        }
     };
     let _ = conn.write_all(send);
     let _ = conn.flush();
@@ -647,4 +667,39 @@ fn https_rejects_an_untrusted_certificate_without_retrying() {
         }
         e => panic!("expected a TLS failure, got {e:?}"),
     }
+}
+
+/// The timeout bounds each wait for bytes, not the whole transfer: a download that takes
+/// longer than the timeout while bytes keep arriving succeeds in one request; a server
+/// that goes silent mid-body is given up on after the timeout and the transfer resumes.
+#[test]
+fn the_timeout_is_per_read_and_a_stalled_transfer_resumes() {
+    let data = body(64 * 1024);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut o = opts(&tmp.path().join("cache"));
+    o.timeout = Duration::from_millis(1000);
+
+    let server = Server::start(data.clone(), vec![Act::Trickle(450)]);
+    let got = fetch::fetch_all(
+        &[url_artifact("slow", server.url("slow"), sha(&data))],
+        &o,
+        &Quiet,
+    )
+    .unwrap();
+    assert_eq!(got[0].size, data.len() as u64);
+    assert_eq!(server.requests().len(), 1, "{:?}", server.requests());
+
+    let server = Server::start(data.clone(), vec![Act::Stall(10_000, 1400)]);
+    let mut o2 = o.clone();
+    o2.cache_dir = tmp.path().join("cache2");
+    let got = fetch::fetch_all(
+        &[url_artifact("stall", server.url("stall"), sha(&data))],
+        &o2,
+        &Quiet,
+    )
+    .unwrap();
+    assert_eq!(got[0].sha256, sha(&data));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].1.as_deref(), Some("bytes=10000-"), "{reqs:?}");
 }
