@@ -12,9 +12,10 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::compress::{Digest, RawHash, ZEROS};
+use crate::error::UserError;
 use crate::stage::decompress::{Compression, decoder};
 use crate::stage::parttable::{self, PartKind};
 
@@ -61,8 +62,11 @@ pub fn open(image: &Path, work: &Path, hash: bool) -> Result<DiskImage> {
     let (raw_path, decompressed, digests) =
         materialise(image, work, hash).with_context(|| format!("reading the image {shown}"))?;
     let file = fs_err::File::open(&raw_path)?;
-    let table = read_table(file.file()).with_context(|| {
-        format!("reading the partition table of {shown}\nhint: give an image written by `bakery-image build` (.img, .img.xz or .img.zst)")
+    // A file that is no disk image is the user's to fix (exit 1), not an I/O failure.
+    let table = read_table(file.file()).map_err(|e| {
+        UserError(format!(
+            "{shown}: reading the partition table: {e:#}\nhint: give an image written by `bakery-image build` (.img, .img.xz or .img.zst)"
+        ))
     })?;
     Ok(DiskImage {
         raw_path,
@@ -202,10 +206,11 @@ fn materialise(image: &Path, work: &Path, hash: bool) -> Result<Materialised> {
     let mut raw_hash = RawHash::default();
     let c = crate::stage::decompress::detect(std::io::BufRead::fill_buf(&mut src)?);
     if c == Compression::Bzip2 {
-        bail!(
+        return Err(UserError(format!(
             "{} is bzip2-compressed\nhint: decompress it (bunzip2) or give .img, .img.xz or .img.zst",
             image.display()
-        );
+        ))
+        .into());
     }
     if c == Compression::None {
         if !hash {
