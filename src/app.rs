@@ -209,6 +209,7 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
     }
     let opts = RunOptions {
         image: a.image.clone(),
+        machine: a.machine.clone(),
         memory_mib: a.memory,
         net,
         mac: match &a.mac {

@@ -131,7 +131,12 @@ pub struct RunArgs {
     /// The node image (.img, .img.xz or .img.zst). Raw images are booted in place: the
     /// VM's writes persist (use --snapshot to discard them).
     pub image: PathBuf,
-    /// Guest memory in MiB.
+    /// The QEMU machine, from the image's board definition: virt (the default for rpi and
+    /// qemu-aarch64), raspi4b (QEMU >= 9: the Pi 4's device tree, SD controller and PL011),
+    /// raspi3b (MBR images), q35 (qemu-x86_64).
+    #[arg(long, value_name = "MACHINE")]
+    pub machine: Option<String>,
+    /// Guest memory in MiB (the Pi models' memory is fixed: 2048 on raspi4b, 1024 on raspi3b).
     #[arg(long, default_value_t = 1024)]
     pub memory: u32,
     /// Guest network: none; user (QEMU user networking, restricted: no traffic leaves

@@ -5,6 +5,8 @@
 //! binary is self-contained. Input: a [`Board`]; output: a parsed [`BoardDef`] whose
 //! templates render with [`BoardDef::config_txt`] and [`BoardDef::cmdline_txt`].
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::plan::PartRole;
@@ -38,15 +40,94 @@ pub struct BoardDef {
     pub cmdline: Template,
 }
 
-/// How `bakery-image run` boots the board in QEMU.
+/// How `bakery-image run` boots the board in QEMU: the QEMU machines it runs on, by the
+/// name `-M` takes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct QemuDef {
+    /// The machine used without `--machine`.
+    pub default: String,
+    pub machines: BTreeMap<String, MachineDef>,
+}
+
+/// One QEMU machine model a board's image boots on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MachineDef {
+    /// The QEMU binary (`qemu-system-aarch64`).
     pub system: String,
-    pub machine: String,
-    pub cpu: String,
-    /// The serial console device inside the guest.
+    /// `-cpu` (the Pi models have theirs fixed).
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// `-smp` (the Pi models have theirs fixed).
+    #[serde(default)]
+    pub smp: Option<u32>,
+    /// RAM fixed by the model, in MiB (`--memory` does not apply).
+    #[serde(default)]
+    pub memory: Option<u32>,
+    /// The serial console device inside the guest (QEMU's first `-serial`).
     pub console: String,
+    /// Where the card is attached.
+    pub disk: DiskBus,
+    /// The NIC's QEMU device.
+    pub nic: String,
+    /// The QEMU device of each `--extra-disk`.
+    pub extra_disk: String,
+    /// Further QEMU arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The DTB on p1 given to QEMU (`-dtb`), after the edits below on a copy.
+    #[serde(default)]
+    pub dtb: Option<String>,
+    /// DTB nodes given `status = "disabled"` (devices the model lacks).
+    #[serde(default)]
+    pub dtb_disable: Vec<String>,
+    /// DTB properties deleted, as `node:property`.
+    #[serde(default)]
+    pub dtb_delete: Vec<String>,
+    /// The only partition table this model's board can boot (the Pi 3: MBR).
+    #[serde(default)]
+    pub partition_table: Option<PartitionTable>,
+}
+
+/// Where a machine's card is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskBus {
+    /// virtio-blk (`if=virtio`).
+    Virtio,
+    /// An SD card on the Pi 4's emmc2 (`generic-sdhci`); the size must be a power of two.
+    Emmc2,
+    /// An SD card on the machine's default SD bus (`if=sd`); a power of two too.
+    Sd,
+}
+
+impl DiskBus {
+    /// SD cards in QEMU must have a power-of-two size.
+    pub fn needs_power_of_two(self) -> bool {
+        self != DiskBus::Virtio
+    }
+}
+
+impl QemuDef {
+    /// The machine named `name`, or the default one.
+    pub fn machine(&self, name: Option<&str>) -> Option<(&str, &MachineDef)> {
+        let name = name.unwrap_or(&self.default);
+        self.machines
+            .get_key_value(name)
+            .map(|(k, m)| (k.as_str(), m))
+    }
+    /// The machine names, default first.
+    pub fn names(&self) -> Vec<&str> {
+        let mut v = vec![self.default.as_str()];
+        v.extend(
+            self.machines
+                .keys()
+                .map(String::as_str)
+                .filter(|k| *k != self.default),
+        );
+        v
+    }
 }
 
 /// Files copied from one directory of the system tree to p1.
@@ -201,6 +282,26 @@ mod tests {
             assert!(!d.config_txt(&vars).contains('{'));
             for m in ["squashfs", "overlay", "ext4", "vfat"] {
                 assert!(d.modules.load.iter().any(|x| x == m), "{}: {m}", d.name);
+            }
+            assert!(
+                d.qemu.machine(None).is_some(),
+                "{}: default machine",
+                d.name
+            );
+            for (name, m) in &d.qemu.machines {
+                for del in &m.dtb_delete {
+                    assert!(del.split_once(':').is_some(), "{}: {name}: {del}", d.name);
+                }
+                assert!(m.dtb.is_some() || m.dtb_disable.is_empty(), "{name}");
+                // Every DTB a machine boots with is one the board puts on p1.
+                if let Some(dtb) = &m.dtb {
+                    let table = m.partition_table.unwrap_or(PartitionTable::Gpt);
+                    assert!(
+                        d.p1_files(table).contains(dtb),
+                        "{}: {name}: {dtb} is not on p1",
+                        d.name
+                    );
+                }
             }
         }
     }

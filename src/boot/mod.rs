@@ -7,10 +7,12 @@
 
 pub mod boards;
 pub mod bootfiles;
+pub mod console;
 pub mod elf;
 pub mod initramfs;
 pub mod kmodindex;
 pub mod modules;
+pub mod qemu;
 pub mod run;
 pub mod runtime;
 

@@ -1,52 +1,38 @@
 //! `bakery-image run`: boot a node image in QEMU (TCG) exactly as it would be flashed.
 //!
-//! Input: an image (`.img`, `.img.xz`, `.img.zst`). Compressed images are decompressed to
-//! a temporary sparse raw copy; raw images are booted in place (writes persist, like a
-//! card) unless `snapshot` is set. Kernel, initramfs and cmdline are read from p1's FAT;
-//! the architecture comes from the kernel image itself. The Pi console (`ttyS1`/`tty0`)
-//! is swapped for the QEMU machine's serial console. Output: the console on stdout and,
-//! with `check`, a [`RunOutcome`] (ready marker or failure, boot time). QEMU never
-//! outlives the call: it is killed on timeout, on failure and on drop. A SIGKILL of the
-//! runner itself cannot reach QEMU (PR_SET_PDEATHSIG would need `unsafe` pre_exec), so
-//! harnesses start the runner in its own process group and kill the group (a power cut).
+//! Input: an image (`.img`, `.img.xz`, `.img.zst`), read through [`crate::image::reader`]
+//! (the reader `inspect` uses): compressed images are decompressed to a sparse raw copy in
+//! the run's work dir; raw images are booted in place (writes persist, like a card)
+//! unless `snapshot` is set. Kernel, initramfs, cmdline and (on the Pi models) the DTB
+//! are read from p1's FAT; the board from p1's `config.txt` (else the kernel's
+//! architecture), and the QEMU machine from the board's `[qemu]` data
+//! (`firmware/<board>.toml`): `virt`/`q35` by default, `raspi4b`/`raspi3b` on request.
+//! Test-only DTB edits are applied to a copy in the work dir, never to the image. The
+//! Pi console (`ttyS1`/`tty0`) is swapped for the machine's console.
+//!
+//! Steps: prepare the disk and boot files (here), build the argv ([`super::qemu`], pure),
+//! spawn, and with `check` watch the console ([`super::console`]) for a [`RunOutcome`].
+//! QEMU never outlives the call. A SIGKILL of the runner itself cannot reach QEMU
+//! (PR_SET_PDEATHSIG would need `unsafe` pre_exec), so harnesses start the runner in its
+//! own process group and kill the group (a power cut).
 //! Networks: none, restricted user networking, or a port on a `vde_switch` (`Net::Vde`)
 //! so several VMs share one private L2 with no host IP traffic; `mac` sets the NIC's.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// Network of the VM.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Net {
-    None,
-    /// QEMU user networking, restricted (no traffic leaves the VM's slirp).
-    User,
-    /// A port on a `vde_switch` (its control socket directory): VMs on one switch share
-    /// one private L2, with no host IP traffic.
-    Vde(PathBuf),
-}
-
-impl Net {
-    /// Parse `none`, `user` or `vde:SOCKET`.
-    pub fn parse(s: &str) -> std::result::Result<Net, String> {
-        match s {
-            "none" => Ok(Net::None),
-            "user" => Ok(Net::User),
-            _ => match s.strip_prefix("vde:") {
-                Some("") => Err("vde: needs the switch's socket, e.g. vde:/tmp/vde.ctl".into()),
-                Some(sock) => Ok(Net::Vde(PathBuf::from(sock))),
-                None => Err(format!(
-                    "unknown network {s:?}: expected none, user or vde:SOCKET"
-                )),
-            },
-        }
-    }
-}
+use super::boards::{BoardDef, MachineDef};
+pub use super::console::{FAILURE_MARKERS, READY_MARKER, RunOutcome};
+use super::console::{Guard, Watch};
+use super::qemu::{Console, VmSpec, qemu_argv};
+pub use super::qemu::{Net, extra_drive};
+use crate::error::UserError;
+use crate::image::reader::{self, DiskImage};
+use crate::profile::{Board, PartitionTable};
 
 /// Parse a unicast Ethernet address `xx:xx:xx:xx:xx:xx` (normalised to lower case).
 pub fn parse_mac(s: &str) -> std::result::Result<String, String> {
@@ -70,6 +56,8 @@ pub fn parse_mac(s: &str) -> std::result::Result<String, String> {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub image: PathBuf,
+    /// The QEMU machine (`virt`, `raspi4b`, ...); None: the board's default.
+    pub machine: Option<String>,
     pub memory_mib: u32,
     pub net: Net,
     /// The NIC's MAC address (QEMU picks one when unset; VMs on one L2 need distinct ones).
@@ -93,62 +81,6 @@ pub struct RunOptions {
     pub power_cut_on: Option<String>,
 }
 
-/// What a checked boot showed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    /// The `bakery: ready <hostname> <role>` line.
-    pub ready: Option<String>,
-    /// The first failure marker line.
-    pub failure: Option<String>,
-    /// Seconds from QEMU start to the ready marker.
-    pub boot_seconds: Option<f64>,
-    /// QEMU's exit status (None when it was killed).
-    pub exit_status: Option<i32>,
-    pub timed_out: bool,
-    /// QEMU was killed because `power_cut_on` appeared.
-    pub power_cut: bool,
-    /// Every console line.
-    pub console: Vec<String>,
-}
-
-impl RunOutcome {
-    pub fn ok(&self) -> bool {
-        self.ready.is_some() && self.failure.is_none() && !self.timed_out
-    }
-    fn empty() -> Self {
-        RunOutcome {
-            ready: None,
-            failure: None,
-            boot_seconds: None,
-            exit_status: None,
-            timed_out: false,
-            power_cut: false,
-            console: Vec::new(),
-        }
-    }
-}
-
-/// Console lines that mean the boot failed.
-pub const FAILURE_MARKERS: [&str; 5] = [
-    "bakery: FAIL",
-    "Kernel panic",
-    "emergency mode",
-    "Emergency Mode",
-    "Failed to execute /init",
-];
-pub const READY_MARKER: &str = "bakery: ready ";
-
-/// Kills QEMU when dropped.
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Aarch64,
@@ -167,107 +99,10 @@ pub fn kernel_arch(kernel: &[u8]) -> Result<Arch> {
     }
 }
 
-/// Byte range of partition 1 (GPT or MBR).
-pub fn partition1(disk: &mut (impl Read + Seek)) -> Result<(u64, u64)> {
-    let mut lba = [0u8; 1024];
-    disk.seek(SeekFrom::Start(0))?;
-    disk.read_exact(&mut lba)
-        .context("reading the partition table")?;
-    if &lba[512..520] == b"EFI PART" {
-        let entries = u64::from_le_bytes(lba[512 + 72..512 + 80].try_into()?);
-        let mut e = [0u8; 48];
-        disk.seek(SeekFrom::Start(entries * 512))?;
-        disk.read_exact(&mut e)?;
-        let first = u64::from_le_bytes(e[32..40].try_into()?);
-        let last = u64::from_le_bytes(e[40..48].try_into()?);
-        if first == 0 || last < first {
-            bail!("GPT partition 1 is empty");
-        }
-        return Ok((first * 512, (last - first + 1) * 512));
-    }
-    if lba[510..512] == [0x55, 0xaa] {
-        let p = &lba[0x1be..0x1ce];
-        let start = u32::from_le_bytes(p[8..12].try_into()?) as u64;
-        let len = u32::from_le_bytes(p[12..16].try_into()?) as u64;
-        if len > 0 {
-            return Ok((start * 512, len * 512));
-        }
-    }
-    bail!("no GPT or MBR partition table")
-}
-
-/// Read `names` from the FAT of partition 1.
+/// Read `names` from the FAT of partition 1 of a raw disk.
 pub fn read_boot_files(disk: &Path, names: &[&str]) -> Result<Vec<Vec<u8>>> {
-    use hadris_fat::sync::FatFs;
-    use hadris_fs::sync::Volume;
-    use hadris_fs::{MountOptions, OpenOptions};
-    use hadris_storage::Partition;
-    use hadris_storage::host::FileDevice;
-
-    let (off, len) = partition1(&mut fs_err::File::open(disk)?)?;
-    let dev = FileDevice::open(disk).with_context(|| format!("opening {}", disk.display()))?;
-    let fs = FatFs::mount(
-        Partition::new(dev, off, len),
-        MountOptions::new().read_only(),
-    )
-    .map_err(|e| anyhow::anyhow!("mounting the FAT of partition 1: {e:?}"))?;
-    let vol = Volume::new(fs);
-    names
-        .iter()
-        .map(|n| {
-            let mut v = Vec::new();
-            vol.open(format!("/{n}"), OpenOptions::new().read())
-                .map_err(|e| anyhow::anyhow!("{n} on partition 1: {e:?}"))?
-                .read_to_end(&mut v)
-                .with_context(|| format!("reading {n} from partition 1"))?;
-            Ok(v)
-        })
-        .collect()
-}
-
-/// Copy `r` into `w`, seeking over zero blocks so the copy stays sparse.
-fn sparse_copy(r: &mut impl Read, w: &mut fs_err::File) -> Result<u64> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = crate::io::read_full(r, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        if buf[..n].iter().all(|b| *b == 0) {
-            w.seek(SeekFrom::Current(n as i64))?;
-        } else {
-            w.write_all(&buf[..n])?;
-        }
-        total += n as u64;
-    }
-    w.set_len(total)?;
-    Ok(total)
-}
-
-/// The disk QEMU boots: the raw image itself, or a decompressed temporary copy.
-fn disk_for(image: &Path, tmp: &Path) -> Result<(PathBuf, bool)> {
-    let name = image.file_name().unwrap_or_default().to_string_lossy();
-    let open = || fs_err::File::open(image).map(std::io::BufReader::new);
-    let out = tmp.join("disk.img");
-    let decoded: Option<Box<dyn Read>> = if name.ends_with(".xz") {
-        Some(Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-            open()?
-        )))
-    } else if name.ends_with(".zst") {
-        Some(Box::new(zstd::Decoder::new(open()?)?))
-    } else {
-        None
-    };
-    match decoded {
-        Some(mut r) => {
-            let mut w = fs_err::File::create(&out)?;
-            sparse_copy(&mut r, &mut w)
-                .with_context(|| format!("decompressing {}", image.display()))?;
-            Ok((out, true))
-        }
-        None => Ok((image.to_path_buf(), false)),
-    }
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    reader::open(disk, tmp.path(), false)?.read_boot_files(names)
 }
 
 /// Replace every `console=` with the VM's console and add the extra parameters.
@@ -282,138 +117,277 @@ pub fn vm_cmdline(cmdline: &str, console: &str, extra: &[String]) -> String {
     v.join(" ")
 }
 
-/// Boot the image; returns what the console showed.
-/// The QEMU arguments of extra disk `n` (1-based): a raw `-drive` and a virtio-blk device
-/// with the serial `bakery-extra-n` (QEMU no longer takes `serial=` on `-drive`).
-pub fn extra_drive(path: &Path, n: usize) -> Result<[String; 4]> {
-    let shown = path.display().to_string();
-    if !path.is_file() {
-        bail!(
-            "extra disk {shown} is not a file\nhint: create one, e.g. `truncate -s 256M {shown}`"
-        );
-    }
-    if shown.contains(',') {
-        bail!(
-            "extra disk {shown}: QEMU options cannot hold a comma\nhint: use a path without commas"
-        );
-    }
-    Ok([
-        "-drive".into(),
-        format!("file={shown},if=none,id=extra{n},format=raw,cache=unsafe"),
-        "-device".into(),
-        format!("virtio-blk-pci,drive=extra{n},serial=bakery-extra-{n}"),
-    ])
+/// The board an image was built for: named on the first line of p1's `config.txt`
+/// (`# bakery-image: <board> ...`), else the QEMU board of the kernel's architecture.
+pub fn board_of(config_txt: Option<&str>, arch: Arch) -> Board {
+    let want = match arch {
+        Arch::Aarch64 => "arm64",
+        Arch::X86_64 => "amd64",
+    };
+    let named = config_txt
+        .and_then(|c| c.lines().next())
+        .and_then(|l| l.strip_prefix("# bakery-image: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| Board::ALL.iter().find(|(name, _)| *name == n))
+        .map(|(_, b)| *b)
+        .filter(|b| b.arch() == want);
+    named.unwrap_or(match arch {
+        Arch::Aarch64 => Board::QemuAarch64,
+        Arch::X86_64 => Board::QemuX86_64,
+    })
 }
 
+/// The machines the host's `system` binary has (`-M help`).
+fn host_machines(system: &str) -> Result<Vec<String>> {
+    let out = Command::new(system).args(["-M", "help"]).output().map_err(|e| {
+        UserError(format!(
+            "starting {system}: {e}\nhint: install QEMU (Debian: apt-get install qemu-system-arm qemu-system-x86; ci/setup-host installs the bookworm-backports QEMU)"
+        ))
+    })?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
+}
+
+/// The first line of `system --version` (for messages).
+fn qemu_version(system: &str) -> String {
+    Command::new(system)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "an unknown version".into())
+}
+
+/// Write `dtb` to `out` and apply the machine's test-only edits to that copy (fdtput).
+pub fn edited_dtb(dtb: &[u8], out: &Path, m: &MachineDef) -> Result<()> {
+    fs_err::write(out, dtb)?;
+    let mut edits: Vec<Vec<String>> = Vec::new();
+    for node in &m.dtb_disable {
+        edits.push(vec![
+            "-t".into(),
+            "s".into(),
+            node.clone(),
+            "status".into(),
+            "disabled".into(),
+        ]);
+    }
+    for np in &m.dtb_delete {
+        let (node, prop) = np
+            .split_once(':')
+            .with_context(|| format!("dtb-delete {np:?} is not node:property"))?;
+        edits.push(vec!["-d".into(), node.into(), prop.into()]);
+    }
+    for e in edits {
+        let mut cmd = Command::new("fdtput");
+        // fdtput FILE comes after the options.
+        let (opts, rest) = e.split_at(if e[0] == "-t" { 2 } else { 1 });
+        cmd.args(opts).arg(out).args(rest);
+        tracing::debug!(argv = ?cmd, "editing the DTB copy");
+        let o = cmd.output().map_err(|err| {
+            UserError(format!(
+                "running fdtput: {err}\nhint: install device-tree-compiler (ci/setup-host does)"
+            ))
+        })?;
+        if !o.status.success() {
+            bail!(
+                "{cmd:?} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim_end()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The work dir's boot files and the disk, ready for QEMU.
+struct Prepared {
+    board: BoardDef,
+    machine_name: String,
+    kernel: PathBuf,
+    initrd: PathBuf,
+    dtb: Option<PathBuf>,
+    cmdline: String,
+    disk: DiskImage,
+}
+
+fn prepare(opts: &RunOptions, work: &Path) -> Result<Prepared> {
+    let disk = reader::open(&opts.image, work, false)?;
+    let files = disk.read_boot_files(&["vmlinuz", "initrd.img", "cmdline.txt"])?;
+    let config = disk.read_boot_files(&["config.txt"]).ok();
+    let config = config.as_ref().map(|c| String::from_utf8_lossy(&c[0]));
+    let arch = kernel_arch(&files[0])?;
+    let board = BoardDef::get(board_of(config.as_deref(), arch));
+    let shown = opts.image.display();
+    let Some((name, m)) = board.qemu.machine(opts.machine.as_deref()) else {
+        return Err(UserError(format!(
+            "--machine {}: board {} ({shown}) does not run on that QEMU machine\nhint: use one of {}",
+            opts.machine.as_deref().unwrap_or_default(),
+            board.name,
+            board.qemu.names().join(", ")
+        ))
+        .into());
+    };
+    let machine_name = name.to_owned();
+    if let Some(t) = m.partition_table
+        && !disk.table.kind.eq_ignore_ascii_case(table_name(t))
+    {
+        return Err(UserError(format!(
+            "{shown} has a {} partition table, but the board of QEMU {name} boots only {}\nhint: build the image with `partition-table = \"{}\"` under [image]",
+            disk.table.kind,
+            table_name(t),
+            table_name(t).to_ascii_lowercase()
+        ))
+        .into());
+    }
+    if !host_machines(&m.system)?.contains(&machine_name) {
+        return Err(UserError(format!(
+            "{} ({}) has no machine {name}\nhint: {name} needs a newer QEMU (>= 9; Debian 12: qemu-system-arm from bookworm-backports, which ci/setup-host installs), or run without --machine ({})",
+            m.system,
+            qemu_version(&m.system),
+            board.qemu.default
+        ))
+        .into());
+    }
+    grow(&disk, opts, m.disk.needs_power_of_two(), &machine_name)?;
+    let kernel = work.join("vmlinuz");
+    let initrd = work.join("initrd.img");
+    fs_err::write(&kernel, &files[0])?;
+    fs_err::write(&initrd, &files[1])?;
+    let dtb = match &m.dtb {
+        Some(name) => {
+            let bytes = disk.read_boot_files(&[name]).map_err(|e| {
+                UserError(format!(
+                    "{shown}: {e:#}\nhint: QEMU {machine_name} boots with p1's {name}; rebuild the image with a kernel that ships it"
+                ))
+            })?;
+            let out = work.join(format!("qemu-{name}"));
+            edited_dtb(&bytes[0], &out, m)
+                .with_context(|| format!("preparing {name} for QEMU {machine_name}"))?;
+            Some(out)
+        }
+        None => None,
+    };
+    let cmdline = String::from_utf8_lossy(&files[2])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    Ok(Prepared {
+        board,
+        machine_name,
+        kernel,
+        initrd,
+        dtb,
+        cmdline,
+        disk,
+    })
+}
+
+fn table_name(t: PartitionTable) -> &'static str {
+    match t {
+        PartitionTable::Gpt => "GPT",
+        PartitionTable::Mbr => "MBR",
+    }
+}
+
+/// Grow the disk to `--disk-size` and, for SD cards, to a power of two (QEMU refuses
+/// others). A decompressed copy is grown freely; an image booted in place only on request.
+fn grow(disk: &DiskImage, opts: &RunOptions, pow2: bool, machine: &str) -> Result<()> {
+    let size = disk.size()?;
+    let mut want = opts.disk_size.unwrap_or(0).max(size);
+    if pow2 && !want.is_power_of_two() {
+        if !disk.decompressed && opts.disk_size.is_none() {
+            return Err(UserError(format!(
+                "{}: {size} bytes is not a power of two, which QEMU {machine}'s SD card needs\nhint: add --disk-size {}M (grows the file like a bigger card), or boot the .img.xz",
+                opts.image.display(),
+                want.next_power_of_two() >> 20
+            ))
+            .into());
+        }
+        want = want.next_power_of_two();
+    }
+    if want > size {
+        disk.grow_to(want)?;
+    }
+    Ok(())
+}
+
+/// Boot the image; with `check`, returns what the console showed.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
     let tmp = tempfile::Builder::new()
         .prefix("bakery-run-")
         .tempdir()
         .context("creating a temporary directory")?;
-    let (disk, temporary) = disk_for(&opts.image, tmp.path())?;
-    if let Some(size) = opts.disk_size {
-        let f = fs_err::OpenOptions::new().write(true).open(&disk)?;
-        if f.metadata()?.len() < size {
-            f.set_len(size)?;
+    let p = prepare(opts, tmp.path())?;
+    for d in &opts.extra_disks {
+        if !d.is_file() {
+            bail!(
+                "extra disk {} is not a file\nhint: create one, e.g. `truncate -s 256M {}`",
+                d.display(),
+                d.display()
+            );
         }
     }
-    let files = read_boot_files(&disk, &["vmlinuz", "initrd.img", "cmdline.txt"])?;
-    let arch = kernel_arch(&files[0])?;
-    let kernel = tmp.path().join("vmlinuz");
-    let initrd = tmp.path().join("initrd.img");
-    fs_err::write(&kernel, &files[0])?;
-    fs_err::write(&initrd, &files[1])?;
-    let cmdline = String::from_utf8_lossy(&files[2]);
-    let cmdline = cmdline.lines().next().unwrap_or("");
-
+    if let Net::Vde(sock) = &opts.net
+        && !sock.exists()
+    {
+        bail!(
+            "vde switch socket {} does not exist\nhint: start one with `vde_switch -d -s {}` (package vde2)",
+            sock.display(),
+            sock.display()
+        );
+    }
+    let (_, machine) = p
+        .board
+        .qemu
+        .machine(Some(&p.machine_name))
+        .expect("chosen above");
     let mut extra = Vec::new();
     if opts.check {
         extra.extend(["bakery.onfail=poweroff", "panic=-1", "bakery.poweroff"].map(String::from));
     }
     extra.extend(opts.append.iter().cloned());
-    let (system, console) = match arch {
-        Arch::Aarch64 => ("qemu-system-aarch64", "ttyAMA0"),
-        Arch::X86_64 => ("qemu-system-x86_64", "ttyS0"),
-    };
-    let append = vm_cmdline(cmdline, console, &extra);
-    let mut cmd = Command::new(system);
-    cmd.arg("-accel").arg("tcg,tb-size=128");
-    match arch {
-        Arch::Aarch64 => cmd.args(["-M", "virt", "-cpu", "cortex-a72", "-smp", "2"]),
-        Arch::X86_64 => cmd.args([
-            "-M",
-            "q35",
-            "-cpu",
-            "max",
-            "-smp",
-            "1",
-            "-device",
-            "pvpanic-pci",
-            "-action",
-            "panic=exit-failure",
-        ]),
-    };
-    cmd.arg("-m").arg(opts.memory_mib.to_string());
-    cmd.arg("-no-reboot");
-    cmd.arg("-kernel").arg(&kernel).arg("-initrd").arg(&initrd);
-    cmd.arg("-append").arg(&append);
-    let snapshot = if opts.snapshot || temporary {
-        ",snapshot=on"
-    } else {
-        ""
-    };
-    cmd.arg("-drive").arg(format!(
-        "file={},if=virtio,format=raw,cache=unsafe{snapshot}",
-        disk.display()
-    ));
-    for (i, d) in opts.extra_disks.iter().enumerate() {
-        cmd.args(extra_drive(d, i + 1)?);
-    }
-    let nic = match &opts.mac {
-        Some(mac) => format!("virtio-net-pci,netdev=n0,mac={mac}"),
-        None => "virtio-net-pci,netdev=n0".to_owned(),
-    };
-    match &opts.net {
-        Net::None => {
-            cmd.args(["-nic", "none"]);
-        }
-        Net::User => {
-            cmd.args(["-netdev", "user,id=n0,restrict=on", "-device", &nic]);
-        }
-        Net::Vde(sock) => {
-            if !sock.exists() {
-                bail!(
-                    "vde switch socket {} does not exist\nhint: start one with `vde_switch -d -s {}` (package vde2)",
-                    sock.display(),
-                    sock.display()
-                );
-            }
-            if sock.to_string_lossy().contains(',') {
-                bail!(
-                    "vde switch socket {}: QEMU options cannot hold a comma\nhint: use a path without commas",
-                    sock.display()
-                );
-            }
-            cmd.arg("-netdev")
-                .arg(format!("vde,id=n0,sock={}", sock.display()));
-            cmd.args(["-device", &nic]);
-        }
-    }
-    if opts.check || !std::io::stdin().is_terminal() {
-        // The console alone on stdout (no monitor multiplexed in): a harness reads it.
-        cmd.args(["-display", "none", "-monitor", "none", "-serial", "stdio"]);
+    let append = vm_cmdline(&p.cmdline, &machine.console, &extra);
+    let piped = opts.check || !std::io::stdin().is_terminal();
+    let argv = qemu_argv(&VmSpec {
+        machine_name: &p.machine_name,
+        machine,
+        memory_mib: opts.memory_mib,
+        kernel: &p.kernel,
+        initrd: &p.initrd,
+        dtb: p.dtb.as_deref(),
+        append: &append,
+        disk: &p.disk.raw_path,
+        snapshot: opts.snapshot || p.disk.decompressed,
+        extra_disks: &opts.extra_disks,
+        net: &opts.net,
+        mac: opts.mac.as_deref(),
+        console: if piped {
+            Console::Stdio
+        } else {
+            Console::Terminal
+        },
+    })?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    if piped {
         cmd.stdin(Stdio::null());
         if opts.check {
             cmd.stdout(Stdio::piped());
         }
-    } else {
-        cmd.arg("-nographic");
     }
     tracing::debug!(argv = ?cmd, "starting QEMU");
     let started = Instant::now();
     let child = cmd.spawn().map_err(|e| {
         anyhow::anyhow!(
-            "starting {system}: {e}\nhint: install QEMU (Debian: apt-get install qemu-system-arm qemu-system-x86)"
+            "starting {}: {e}\nhint: install QEMU (Debian: apt-get install qemu-system-arm qemu-system-x86)",
+            argv[0]
         )
     })?;
     let mut guard = Guard(child);
@@ -424,81 +398,15 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome> {
             ..RunOutcome::empty()
         });
     }
-    let stdout = guard.0.stdout.take().context("QEMU stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf)
-                        .trim_end_matches(['\n', '\r'])
-                        .replace('\r', "");
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    let mut out = RunOutcome::empty();
-    // After the verdict, give the guest time to power off (ready) or to print context.
-    let mut deadline = started + opts.timeout;
-    let mut stdout_w = std::io::stdout();
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            if out.ready.is_none() && out.failure.is_none() {
-                out.timed_out = true;
-            }
-            break;
-        }
-        match rx.recv_timeout(deadline - now) {
-            Ok(line) => {
-                if opts.echo {
-                    let _ = writeln!(stdout_w, "{line}");
-                }
-                if let Some(p) = &opts.power_cut_on
-                    && line.contains(p.as_str())
-                {
-                    tracing::info!(line = %line, "power cut: killing QEMU");
-                    let _ = guard.0.kill();
-                    let _ = guard.0.wait();
-                    out.power_cut = true;
-                    out.console.push(line);
-                    break;
-                }
-                if out.failure.is_none() && FAILURE_MARKERS.iter().any(|m| line.contains(m)) {
-                    out.failure = Some(line.clone());
-                    deadline = deadline.min(Instant::now() + Duration::from_secs(5));
-                }
-                if out.ready.is_none()
-                    && let Some(i) = line.find(READY_MARKER)
-                {
-                    out.ready = Some(line[i..].to_owned());
-                    out.boot_seconds = Some(started.elapsed().as_secs_f64());
-                    deadline = Instant::now() + Duration::from_secs(60);
-                }
-                out.console.push(line);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    // QEMU exits by itself after the guest powers off; give it a moment, then kill.
-    let until = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < until {
-        if let Some(s) = guard.0.try_wait()? {
-            out.exit_status = s.code();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    drop(guard);
-    Ok(out)
+    super::console::watch(
+        guard,
+        started,
+        &Watch {
+            timeout: opts.timeout,
+            echo: opts.echo,
+            power_cut_on: opts.power_cut_on.clone(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -534,7 +442,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ssd = dir.path().join("ssd.img");
         std::fs::write(&ssd, vec![0u8; 4096]).unwrap();
-        let d = extra_drive(&ssd, 2).unwrap();
+        let d = extra_drive(&ssd, 2, "virtio-blk-pci").unwrap();
         assert_eq!(d[3], "virtio-blk-pci,drive=extra2,serial=bakery-extra-2");
         assert!(
             d[1].starts_with(&format!("file={},if=none,id=extra2,", ssd.display())),
@@ -566,23 +474,26 @@ mod tests {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let e = extra_drive(&dir.path().join("missing.img"), 1).unwrap_err();
-        assert!(format!("{e:#}").contains("hint: create one"), "{e:#}");
         let comma = dir.path().join("a,b.img");
         std::fs::write(&comma, b"x").unwrap();
-        assert!(extra_drive(&comma, 1).is_err());
+        assert!(extra_drive(&comma, 1, "virtio-blk-pci").is_err());
     }
 
     #[test]
-    fn nets_and_macs_parse() {
-        assert_eq!(Net::parse("none").unwrap(), Net::None);
-        assert_eq!(Net::parse("user").unwrap(), Net::User);
+    fn boards_are_read_from_config_txt() {
+        let rpi = "# bakery-image: rpi boot configuration for n1. Generated; rebuild to change.\n";
+        assert_eq!(board_of(Some(rpi), Arch::Aarch64), Board::Rpi);
+        // A board of another architecture, or none, falls back to the kernel's.
+        assert_eq!(board_of(Some(rpi), Arch::X86_64), Board::QemuX86_64);
+        assert_eq!(board_of(None, Arch::Aarch64), Board::QemuAarch64);
         assert_eq!(
-            Net::parse("vde:/tmp/x/vde.ctl").unwrap(),
-            Net::Vde("/tmp/x/vde.ctl".into())
+            board_of(Some("arm_64bit=1\n"), Arch::Aarch64),
+            Board::QemuAarch64
         );
-        assert!(Net::parse("vde:").is_err());
-        assert!(Net::parse("tap").is_err());
+    }
+
+    #[test]
+    fn macs_parse() {
         assert_eq!(parse_mac("52:54:00:AB:00:01").unwrap(), "52:54:00:ab:00:01");
         assert!(parse_mac("52:54:00:ab:00").is_err());
         assert!(parse_mac("52:54:00:ab:00:zz").is_err());

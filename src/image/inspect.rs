@@ -1,30 +1,21 @@
 //! `bakery-image inspect IMAGE`: what is in an image, and whether its checksums hold.
 //!
-//! Reads `.img`, `.img.xz` or `.img.zst` (decompressed into a sparse temporary file),
-//! prints the partition table, the filesystems (FAT label/serial and top-level entries,
+//! Reads `.img`, `.img.xz` or `.img.zst` through [`super::reader`] (the reader `run`
+//! uses too: decompressed into a sparse temporary file, the table parsed by the fuzzed
+//! `stage::parttable`), prints the partition table, the filesystems (FAT label/serial and top-level entries,
 //! squashfs superblock), the node's `bakery/node.env`, and verifies every checksum it
 //! finds: the `<image>.sha256` file beside it, `SHA256SUMS` and `os_list.json` in the same
 //! directory (extract and download digests and sizes).
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::compress::{Digest, RawHash};
-
-/// One partition as found in the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundPartition {
-    pub number: u32,
-    pub start: u64,
-    pub size: u64,
-    pub kind: String,
-    pub label: String,
-    pub guid: String,
-}
+use super::compress::Digest;
+pub use super::reader::Partition as FoundPartition;
 
 /// A checksum and whether it matched.
 #[derive(Debug, Clone)]
@@ -116,130 +107,19 @@ impl Inspection {
     }
 }
 
-/// Decompress (if needed) into a sparse file, hashing both sides.
-fn materialise(path: &Path, tmp: &Path) -> Result<(File, Digest, Digest)> {
-    let name = path.to_string_lossy();
-    let mut src = fs_err::File::open(path)?;
-    let mut file_hash = RawHash::default();
-    let mut raw_hash = RawHash::default();
-    let mut out = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
-    let tee = TeeHash {
-        inner: &mut src,
-        hash: &mut file_hash,
-    };
-    let mut reader: Box<dyn Read + '_> = if name.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-            std::io::BufReader::new(tee),
-        ))
-    } else if name.ends_with(".zst") {
-        Box::new(zstd::stream::read::Decoder::new(tee)?)
-    } else {
-        Box::new(tee)
-    };
-    let mut buf = vec![0u8; 1 << 20];
-    let mut len = 0u64;
-    loop {
-        let n = crate::io::read_full(&mut reader, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        raw_hash.update(&buf[..n]);
-        if buf[..n] == super::compress::ZEROS[..n] {
-            out.seek(SeekFrom::Current(n as i64))?;
-        } else {
-            out.write_all(&buf[..n])?;
-        }
-        len += n as u64;
-    }
-    drop(reader);
-    // Whatever the decoder did not consume (trailing padding) still counts for the file.
-    let mut rest = Vec::new();
-    src.read_to_end(&mut rest)?;
-    file_hash.update(&rest);
-    out.set_len(len)?;
-    Ok((out, raw_hash.finish(), file_hash.finish()))
-}
-
-struct TeeHash<'a, R> {
-    inner: &'a mut R,
-    hash: &'a mut RawHash,
-}
-
-impl<R: Read> Read for TeeHash<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn read_at(f: &mut File, off: u64, len: usize) -> Result<Vec<u8>> {
+fn read_at(f: &File, off: u64, len: usize) -> Result<Vec<u8>> {
     let mut b = vec![0u8; len];
-    f.seek(SeekFrom::Start(off))?;
-    f.read_exact(&mut b)?;
+    f.read_exact_at(&mut b, off)
+        .with_context(|| format!("reading {len} bytes at offset {off}"))?;
     Ok(b)
 }
 
-fn partitions(f: &mut File) -> Result<(String, String, Vec<FoundPartition>)> {
-    let lba0 = read_at(f, 0, 512)?;
-    if lba0[510..512] != [0x55, 0xaa] {
-        anyhow::bail!("no partition table (no MBR signature)");
-    }
-    if lba0[450] == 0xee {
-        let disk = gpt::GptConfig::new()
-            .writable(false)
-            .open_from_device(&mut *f)
-            .context("reading the GPT")?;
-        let parts = disk
-            .partitions()
-            .iter()
-            .map(|(n, p)| FoundPartition {
-                number: *n,
-                start: p.first_lba * 512,
-                size: (p.last_lba + 1 - p.first_lba) * 512,
-                kind: p.part_type_guid.guid.to_string().to_uppercase(),
-                label: p.name.clone(),
-                guid: p.part_guid.to_string(),
-            })
-            .collect();
-        Ok(("GPT".into(), disk.guid().to_string(), parts))
-    } else {
-        let mbr = mbrman::MBR::read_from(&mut *f, 512).context("reading the MBR")?;
-        let parts = mbr
-            .iter()
-            .filter(|(_, p)| p.is_used())
-            .map(|(n, p)| FoundPartition {
-                number: n as u32,
-                start: u64::from(p.starting_lba) * 512,
-                size: u64::from(p.sectors) * 512,
-                kind: format!("0x{:02x}", p.sys),
-                label: String::new(),
-                guid: String::new(),
-            })
-            .collect();
-        let sig = u32::from_le_bytes(mbr.header.disk_signature);
-        Ok(("MBR".into(), format!("0x{sig:08x}"), parts))
-    }
-}
-
-fn fat_summary(f: &mut File, p: &FoundPartition) -> Result<FatSummary> {
+fn fat_summary(disk: &Path, f: &File, p: &FoundPartition) -> Result<FatSummary> {
     let bs = read_at(f, p.start, 512)?;
     let kind = String::from_utf8_lossy(&bs[82..90]).trim().to_owned();
     let label = String::from_utf8_lossy(&bs[71..82]).trim().to_owned();
     let serial = u32::from_le_bytes([bs[67], bs[68], bs[69], bs[70]]);
-    let dev = hadris_storage::host::FileDevice::with_block_size(
-        f.try_clone()?,
-        hadris_storage::BlockSize::new(512).expect("512 is a block size"),
-    )?;
-    let part = hadris_storage::Partition::new(dev, p.start, p.size);
-    let fs = hadris_fat::sync::FatFs::mount(part, hadris_fs::MountOptions::new())
-        .map_err(|e| anyhow::anyhow!("mounting the FAT: {e:?}"))?;
-    let vol = hadris_fs::sync::Volume::new(fs);
+    let vol = super::reader::mount_fat(disk, p)?;
     let mut top = Vec::new();
     let mut rd = vol
         .read_dir("/")
@@ -267,7 +147,7 @@ fn fat_summary(f: &mut File, p: &FoundPartition) -> Result<FatSummary> {
     })
 }
 
-fn squashfs_summary(f: &mut File, p: &FoundPartition) -> Result<String> {
+fn squashfs_summary(f: &File, p: &FoundPartition) -> Result<String> {
     let sb = read_at(f, p.start, 96)?;
     if &sb[0..4] != b"hsqs" {
         return Ok("not squashfs".into());
@@ -375,23 +255,28 @@ fn checks(image: &Path, raw: &Digest, download: &Digest) -> Vec<Check> {
 /// Inspect an image file.
 pub fn inspect(image: &Path) -> Result<Inspection> {
     let tmp = tempfile::Builder::new()
-        .prefix(".bakery-inspect-")
-        .tempfile()
-        .context("creating a temporary file")?;
-    let (mut f, raw, download) =
-        materialise(image, tmp.path()).with_context(|| format!("reading {}", image.display()))?;
-    let (table, disk_id, parts) = partitions(&mut f)?;
+        .prefix("bakery-inspect-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let disk = super::reader::open(image, tmp.path(), true)?;
+    let (raw, download) = disk.digests.clone().expect("asked for digests");
+    let f = fs_err::File::open(&disk.raw_path)?.into_parts().0;
+    let super::reader::Table {
+        kind,
+        disk_id,
+        partitions: parts,
+    } = disk.table.clone();
     let fat = match parts.first() {
-        Some(p) => Some(fat_summary(&mut f, p).context("reading partition 1")?),
+        Some(p) => Some(fat_summary(&disk.raw_path, &f, p).context("reading partition 1")?),
         None => None,
     };
     let squashfs = match parts.get(1) {
-        Some(p) => Some(squashfs_summary(&mut f, p)?),
+        Some(p) => Some(squashfs_summary(&f, p)?),
         None => None,
     };
     let checks = checks(image, &raw, &download);
     Ok(Inspection {
-        table,
+        table: kind.to_owned(),
         disk_id,
         partitions: parts,
         raw,

@@ -13,6 +13,7 @@ pub mod gpt;
 pub mod inspect;
 pub mod mbr;
 pub mod outputs;
+pub mod reader;
 pub mod region;
 pub mod squashfs;
 pub mod xzstored;

@@ -1,5 +1,7 @@
 //! Partition tables of disk images (MBR and GPT), parsed from bytes read at their fixed
-//! places. Pure and bounds-checked: images are untrusted input.
+//! places. Pure and bounds-checked: images are untrusted input. The one parser of tables
+//! in images we read (base images in `stage::image`; built images through
+//! `image::reader` for `run` and `inspect`), fuzzed by `fuzz/fuzz_targets/parttable.rs`.
 
 /// One partition, in bytes from the start of the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,6 +10,45 @@ pub struct Part {
     pub number: u32,
     pub offset: u64,
     pub len: u64,
+    pub kind: PartKind,
+}
+
+/// What the table says a partition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// The MBR system id byte (0x0c FAT32 LBA, 0x83 Linux, ...).
+    Mbr(u8),
+    /// GPT: type and unique GUID as stored (mixed-endian), name as stored (UTF-16LE,
+    /// NUL-padded).
+    Gpt {
+        type_guid: [u8; 16],
+        guid: [u8; 16],
+        name: [u16; 36],
+    },
+}
+
+impl PartKind {
+    /// The GPT partition name (PARTLABEL); empty for MBR partitions.
+    pub fn name(&self) -> String {
+        match self {
+            PartKind::Mbr(_) => String::new(),
+            PartKind::Gpt { name, .. } => {
+                let end = name.iter().position(|c| *c == 0).unwrap_or(name.len());
+                String::from_utf16_lossy(&name[..end])
+            }
+        }
+    }
+}
+
+/// Where a GPT's entries are and the disk's GUID, from its header at LBA 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GptHeader {
+    /// Byte offset of the entry array.
+    pub entries_at: u64,
+    pub count: u32,
+    pub entry_size: u32,
+    /// As stored (mixed-endian).
+    pub disk_guid: [u8; 16],
 }
 
 const SECTOR: u64 = 512;
@@ -51,14 +92,28 @@ pub fn parse_mbr(lba0: &[u8]) -> Result<(Vec<Part>, bool), TableError> {
             number: i as u32 + 1,
             offset: start * SECTOR,
             len: sectors * SECTOR,
+            kind: PartKind::Mbr(ty),
         });
     }
     Ok((parts, gpt))
 }
 
+/// The MBR disk signature (bytes 440..444), which names an MBR disk the way a GUID
+/// names a GPT one.
+pub fn mbr_signature(lba0: &[u8]) -> Result<u32, TableError> {
+    parse_mbr(lba0)?;
+    Ok(u32le(lba0, 440))
+}
+
 /// Where the GPT entry array is, from the GPT header in `lba1`: (byte offset, count,
 /// entry size).
 pub fn gpt_entries_at(lba1: &[u8]) -> Result<(u64, u32, u32), TableError> {
+    let h = gpt_header(lba1)?;
+    Ok((h.entries_at, h.count, h.entry_size))
+}
+
+/// The GPT header in `lba1`.
+pub fn gpt_header(lba1: &[u8]) -> Result<GptHeader, TableError> {
     if lba1.len() < 92 || &lba1[0..8] != b"EFI PART" {
         return Err(TableError::BadGpt("no \"EFI PART\" header at LBA 1"));
     }
@@ -71,7 +126,12 @@ pub fn gpt_entries_at(lba1: &[u8]) -> Result<(u64, u32, u32), TableError> {
     let off = lba
         .checked_mul(SECTOR)
         .ok_or(TableError::BadGpt("entry array offset overflows"))?;
-    Ok((off, count, size))
+    Ok(GptHeader {
+        entries_at: off,
+        count,
+        entry_size: size,
+        disk_guid: lba1[56..72].try_into().expect("16 bytes"),
+    })
 }
 
 /// The used entries of a GPT partition entry array.
@@ -92,8 +152,17 @@ pub fn parse_gpt_entries(array: &[u8], count: u32, size: u32) -> Result<Vec<Part
             .checked_add(1)
             .and_then(|n| n.checked_mul(SECTOR))
             .ok_or(TableError::BadGpt("partition size overflows"))?;
+        let mut name = [0u16; 36];
+        for (k, c) in name.iter_mut().enumerate() {
+            *c = u16::from_le_bytes([e[56 + 2 * k], e[57 + 2 * k]]);
+        }
         parts.push(Part {
             number: i as u32 + 1,
+            kind: PartKind::Gpt {
+                type_guid: e[0..16].try_into().expect("16 bytes"),
+                guid: e[16..32].try_into().expect("16 bytes"),
+                name,
+            },
             offset: first
                 .checked_mul(SECTOR)
                 .ok_or(TableError::BadGpt("partition offset overflows"))?,
@@ -131,10 +200,13 @@ mod tests {
             [Part {
                 number: 1,
                 offset: 1 << 20,
-                len: 2 << 20
+                len: 2 << 20,
+                kind: PartKind::Mbr(0x0c),
             }]
         );
         assert!(!gpt);
+        s[440..444].copy_from_slice(&0x0a0b_0c0du32.to_le_bytes());
+        assert_eq!(mbr_signature(&s), Ok(0x0a0b_0c0d));
         s[446 + 16 + 4] = 0xee;
         s[446 + 16 + 12] = 1;
         assert!(parse_mbr(&s).unwrap().1);
@@ -149,19 +221,30 @@ mod tests {
         h[72..80].copy_from_slice(&2u64.to_le_bytes());
         h[80..84].copy_from_slice(&128u32.to_le_bytes());
         h[84..88].copy_from_slice(&128u32.to_le_bytes());
+        h[56] = 0xaa;
         assert_eq!(gpt_entries_at(&h).unwrap(), (1024, 128, 128));
+        assert_eq!(gpt_header(&h).unwrap().disk_guid[0], 0xaa);
         let mut a = vec![0u8; 128 * 128];
         a[128] = 1; // entry 2 used
+        a[128 + 16] = 2;
         a[128 + 32..128 + 40].copy_from_slice(&2048u64.to_le_bytes());
         a[128 + 40..128 + 48].copy_from_slice(&4095u64.to_le_bytes());
+        for (k, c) in "boot".encode_utf16().enumerate() {
+            a[128 + 56 + 2 * k..128 + 58 + 2 * k].copy_from_slice(&c.to_le_bytes());
+        }
+        let p = parse_gpt_entries(&a, 128, 128).unwrap();
         assert_eq!(
-            parse_gpt_entries(&a, 128, 128).unwrap(),
-            [Part {
-                number: 2,
-                offset: 1 << 20,
-                len: 1 << 20
-            }]
+            (p.len(), p[0].number, p[0].offset, p[0].len),
+            (1, 2, 1 << 20, 1 << 20)
         );
+        assert_eq!(p[0].kind.name(), "boot");
+        let PartKind::Gpt {
+            type_guid, guid, ..
+        } = p[0].kind
+        else {
+            panic!("{p:?}")
+        };
+        assert_eq!((type_guid[0], guid[0]), (1, 2));
         assert!(parse_gpt_entries(&a[..100], 128, 128).is_err());
         h[84] = 7;
         assert!(gpt_entries_at(&h).is_err());

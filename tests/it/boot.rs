@@ -433,13 +433,18 @@ fn run_reads_kernel_initramfs_and_cmdline_from_a_real_fat_p1() {
         "console=tty0 console=ttyS1,115200 rootwait\n",
     )
     .unwrap();
+    std::fs::write(
+        d.join("config.txt"),
+        "# bakery-image: rpi boot configuration for n1. Generated; rebuild to change.\n",
+    )
+    .unwrap();
     let vfat = d.join("p1.vfat");
     sh(Command::new("truncate").args(["-s", "40M"]).arg(&vfat));
     sh(Command::new("mkfs.vfat").args(["-F", "32"]).arg(&vfat));
     sh(Command::new("mcopy")
         .arg("-i")
         .arg(&vfat)
-        .args(["vmlinuz", "initrd.img", "cmdline.txt"].map(|f| d.join(f)))
+        .args(["vmlinuz", "initrd.img", "cmdline.txt", "config.txt"].map(|f| d.join(f)))
         .arg("::"));
     for (table, img) in [("gpt", d.join("gpt.img")), ("dos", d.join("mbr.img"))] {
         sh(Command::new("truncate").args(["-s", "48M"]).arg(&img));
@@ -479,6 +484,138 @@ fn run_reads_kernel_initramfs_and_cmdline_from_a_real_fat_p1() {
         let cmd = boot::run::vm_cmdline(String::from_utf8_lossy(&files[2]).trim(), "ttyAMA0", &[]);
         assert_eq!(cmd, "rootwait console=ttyAMA0");
     }
+    // Machines the image's board (rpi, from config.txt) cannot use are exit-1 errors with
+    // a hint, before QEMU starts.
+    let run = |img: &str, machine: &str| {
+        let o = assert_cmd::Command::cargo_bin("bakery-image")
+            .unwrap()
+            .arg("run")
+            .arg(d.join(img))
+            .args(["--machine", machine, "--check", "--timeout", "5"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("gpt.img", "pi9");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("board rpi") && err.contains("hint: use one of virt, raspi3b, raspi4b"),
+        "{err}"
+    );
+    if !have(&["qemu-system-aarch64"]) {
+        return;
+    }
+    let (code, err) = run("gpt.img", "raspi3b");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("boots only MBR") && err.contains("partition-table = \"mbr\""),
+        "{err}"
+    );
+    let has_raspi4b = Command::new("qemu-system-aarch64")
+        .args(["-M", "help"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.starts_with("raspi4b "))
+        });
+    let (code, err) = run("gpt.img", "raspi4b");
+    assert_eq!(code, Some(1), "{err}");
+    if has_raspi4b {
+        // 48 MiB booted in place: QEMU's SD card needs a power of two.
+        assert!(
+            err.contains("not a power of two") && err.contains("--disk-size 64M"),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.contains("has no machine raspi4b") && err.contains("bookworm-backports"),
+            "{err}"
+        );
+    }
+}
+
+/// The raspi4b DTB edit, done by the real fdtput on the Pi 4 DTB of the kernel part,
+/// checked with fdtget; the source bytes are left as they were.
+#[test]
+fn raspi4b_dtb_edit_disables_the_missing_devices_on_a_copy() {
+    if !have(&["fdtput", "fdtget", "dpkg-deb", "tar"]) {
+        return;
+    }
+    let Some(deb) = need::part("arm64/linux-image.deb") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tar = Command::new("dpkg-deb")
+        .arg("--fsys-tarfile")
+        .arg(&deb)
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    std::fs::write(d.join("k.tar"), &tar.stdout).unwrap();
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(d)
+        .arg("-xf")
+        .arg(d.join("k.tar"))
+        .args(["--wildcards", "*/broadcom/bcm2711-rpi-4-b.dtb"]));
+    let found = walk_find(d, "bcm2711-rpi-4-b.dtb").expect("the kernel part has the Pi 4 DTB");
+    let original = std::fs::read(&found).unwrap();
+    let def = BoardDef::get(Board::Rpi);
+    let (_, m) = def.qemu.machine(Some("raspi4b")).unwrap();
+    let out = d.join("edited.dtb");
+    boot::run::edited_dtb(&original, &out, m).unwrap();
+    assert_eq!(std::fs::read(&found).unwrap(), original);
+    let get = |args: &[&str]| {
+        Command::new("fdtget")
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(m.dtb_disable.len(), 6);
+    for node in &m.dtb_disable {
+        let o = get(&[node, "status"]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "disabled",
+            "{node}"
+        );
+    }
+    for np in &m.dtb_delete {
+        let (node, prop) = np.split_once(':').unwrap();
+        // Present before, gone after.
+        let before = Command::new("fdtget")
+            .arg(&found)
+            .args([node, prop])
+            .output()
+            .unwrap();
+        assert!(before.status.success(), "{np} missing in the stock DTB");
+        assert!(!get(&[node, prop]).status.success(), "{np} still there");
+    }
+    // A node the DTB lacks is a clear failure, not a silent no-op.
+    let mut bad = m.clone();
+    bad.dtb_disable = vec!["/soc/no-such-node".into()];
+    let e = boot::run::edited_dtb(&original, &d.join("bad.dtb"), &bad).unwrap_err();
+    assert!(format!("{e:#}").contains("no-such-node"), "{e:#}");
+}
+
+fn walk_find(dir: &Path, name: &str) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()? {
+        let p = e.ok()?.path();
+        if p.is_dir() {
+            if let Some(f) = walk_find(&p, name) {
+                return Some(f);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
 }
 
 #[test]

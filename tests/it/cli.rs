@@ -101,6 +101,36 @@ fn missing_profile_exits_1() {
     );
 }
 
+/// `inspect` and `run` read images through one reader: a file that is no disk image
+/// (here: no boot signature, and a compressed one of the same) is exit 1 with a hint.
+#[test]
+fn not_an_image_exits_1_for_inspect_and_run() {
+    let d = tempfile::tempdir().unwrap();
+    let junk = d.path().join("junk.img");
+    std::fs::write(&junk, vec![7u8; 8192]).unwrap();
+    let xz = d.path().join("junk.img.xz");
+    let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    std::io::Write::write_all(&mut enc, &[7u8; 8192]).unwrap();
+    std::fs::write(&xz, enc.finish().unwrap()).unwrap();
+    for img in [&junk, &xz] {
+        for cmd in ["inspect", "run"] {
+            let out = bin()
+                .arg(cmd)
+                .arg(img)
+                .assert()
+                .code(1)
+                .get_output()
+                .clone();
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert!(
+                err.contains("no partition table") && err.contains("hint: give an image"),
+                "{cmd} {}: {err}",
+                img.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn help_documents_exit_codes() {
     let out = bin()
