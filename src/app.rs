@@ -251,7 +251,12 @@ fn run_image(a: crate::cli::RunArgs) -> Result<()> {
     } else if let Some(f) = out.failure {
         Err(UserError(format!("boot check failed: {f}\nhint: the console above shows the boot; bakery.onfail=shell (the default without --check) opens a rescue shell")).into())
     } else if out.timed_out {
-        Err(UserError(format!("boot check failed: no `bakery: ready` within {} s\nhint: raise --timeout on a loaded machine", a.timeout)).into())
+        Err(UserError(format!(
+            "boot check failed: no `bakery: ready` within {} s\nhint: {}",
+            a.timeout,
+            crate::boot::console::timeout_hint(&out.console)
+        ))
+        .into())
     } else {
         Err(UserError(format!(
             "boot check failed: QEMU exited (status {:?}) before `bakery: ready`",

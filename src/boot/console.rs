@@ -57,6 +57,23 @@ pub const FAILURE_MARKERS: [&str; 5] = [
 ];
 pub const READY_MARKER: &str = "bakery: ready ";
 
+/// The hint for a boot that timed out, from what the console showed last: a node waiting
+/// for its cluster is not slow, it waits for peers that were not booted.
+pub fn timeout_hint(console: &[String]) -> &'static str {
+    let waiting = console
+        .iter()
+        .rev()
+        .take(50)
+        .any(|l| l.contains("bakery: join: waiting for a cluster member"));
+    if waiting {
+        "the node waits for the other servers of its cluster (it never starts a second cluster \
+         on silence): boot it with them, or, for a first server booted alone, put \
+         `new_cluster=1` in sysconf.txt on its boot partition"
+    } else {
+        "raise --timeout on a loaded machine"
+    }
+}
+
 /// The `bakery: ready <host> <role>` part of a console line, if it is one. systemd's
 /// status line for the unit (`Starting bakery-ready.service - bakery: ready marker...`)
 /// is not: it came before the marker and made boot times look shorter than they were.
@@ -172,6 +189,17 @@ pub fn watch(mut guard: Guard, started: Instant, w: &Watch) -> Result<RunOutcome
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_waiting_for_its_peers_gets_the_new_cluster_hint() {
+        let lines = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let waiting = lines(&[
+            "[ 42.5] bakery-join[519]: bakery: join: waiting for a cluster member or for every server to report no cluster state",
+            "[ 43.0] something else",
+        ]);
+        assert!(timeout_hint(&waiting).contains("new_cluster=1"));
+        assert!(timeout_hint(&lines(&["[ 9.0] systemd[1]: Starting"])).contains("--timeout"));
+    }
 
     #[test]
     fn the_units_status_line_is_not_the_ready_marker() {

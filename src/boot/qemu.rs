@@ -155,7 +155,8 @@ pub fn qemu_argv(spec: &VmSpec) -> Result<Vec<String>> {
     }
     match spec.console {
         Console::Stdio => push(&["-display", "none", "-monitor", "none", "-serial", "stdio"]),
-        Console::Terminal => push(&["-nographic"]),
+        // -nographic, spelt out: it would add no serial port to a machine with -nodefaults.
+        Console::Terminal => push(&["-display", "none", "-serial", "mon:stdio"]),
     }
     Ok(a)
 }
@@ -254,9 +255,11 @@ mod tests {
         assert_eq!(x[0], "qemu-system-x86_64");
         for seq in [
             &["-M", "q35"][..],
+            &["-nodefaults"],
             &["-smp", "1"],
             &["-device", "pvpanic-pci", "-action", "panic=exit-failure"],
             &["-netdev", "vde,id=n0,sock=/run/v"],
+            &["-serial", "stdio"],
         ] {
             assert!(has(&x, seq), "{seq:?} not in {x:?}");
         }
