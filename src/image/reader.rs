@@ -143,7 +143,15 @@ pub fn mount_fat(disk: &Path, p: &Partition) -> Result<FatVolume> {
         hadris_storage::Partition::new(dev, p.start, p.size),
         hadris_fs::MountOptions::new().read_only(),
     )
-    .map_err(|e| anyhow::anyhow!("mounting the FAT of partition {}: {e:?}", p.number))?;
+    .map_err(|e| {
+        UserError(format!(
+            "{}: partition {} holds no FAT filesystem bakery-image can read ({})\n\
+             hint: give an image built by bakery-image (its p1 is the FAT boot partition)",
+            disk.display(),
+            p.number,
+            e.error()
+        ))
+    })?;
     Ok(hadris_fs::sync::Volume::new(fs))
 }
 
@@ -166,6 +174,7 @@ pub fn read_table(f: &std::fs::File) -> Result<Table> {
     }
     let h = parttable::gpt_header(&at(512, 512)?)?;
     let array = at(h.entries_at, h.count as usize * h.entry_size as usize)?;
+    parttable::check_entries(&array, &h)?;
     let parts = parttable::parse_gpt_entries(&array, h.count, h.entry_size)?;
     Ok(Table {
         kind: "GPT",

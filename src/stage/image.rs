@@ -16,7 +16,7 @@ use ext4_view::{Ext4, Ext4Read};
 use super::content::{ContentStore, StoreError};
 use super::decompress::{Compression, decoder};
 use super::error::{EntryProblem, StageError};
-use super::parttable::{Part, gpt_entries_at, parse_gpt_entries, parse_mbr};
+use super::parttable::{Part, check_entries, gpt_header, parse_gpt_entries, parse_mbr};
 use super::{Entry, Kind, Tree};
 
 /// Whether the first bytes of a (decompressed) file look like a partitioned disk rather
@@ -134,10 +134,11 @@ fn root_partition(file: &std::fs::File, image: &Path) -> Result<Part, StageError
     };
     let (mut parts, gpt) = parse_mbr(&at(0, 512)?).map_err(|e| format(e.to_string()))?;
     if gpt {
-        let (off, count, size) =
-            gpt_entries_at(&at(512, 512)?).map_err(|e| format(e.to_string()))?;
-        let array = at(off, count as usize * size as usize)?;
-        parts = parse_gpt_entries(&array, count, size).map_err(|e| format(e.to_string()))?;
+        let h = gpt_header(&at(512, 512)?).map_err(|e| format(e.to_string()))?;
+        let array = at(h.entries_at, h.count as usize * h.entry_size as usize)?;
+        check_entries(&array, &h).map_err(|e| format(e.to_string()))?;
+        parts =
+            parse_gpt_entries(&array, h.count, h.entry_size).map_err(|e| format(e.to_string()))?;
     }
     let mut ext4: Vec<Part> = Vec::new();
     for p in parts {

@@ -49,7 +49,12 @@ pub struct GptHeader {
     pub entry_size: u32,
     /// As stored (mixed-endian).
     pub disk_guid: [u8; 16],
+    /// The CRC32 the header records for the entry array ([`check_entries`]).
+    pub entries_crc32: u32,
 }
+
+/// The CRC32 of GPT headers and entry arrays (UEFI: the ISO-HDLC polynomial).
+const GPT_CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 const SECTOR: u64 = 512;
 
@@ -126,12 +131,36 @@ pub fn gpt_header(lba1: &[u8]) -> Result<GptHeader, TableError> {
     let off = lba
         .checked_mul(SECTOR)
         .ok_or(TableError::BadGpt("entry array offset overflows"))?;
+    let header_size = u32le(lba1, 12) as usize;
+    if !(92..=lba1.len().min(512)).contains(&header_size) {
+        return Err(TableError::BadGpt("implausible header size"));
+    }
+    let mut digest = GPT_CRC.digest();
+    digest.update(&lba1[..16]);
+    digest.update(&[0; 4]);
+    digest.update(&lba1[20..header_size]);
+    if digest.finalize() != u32le(lba1, 16) {
+        return Err(TableError::BadGpt("the header's CRC32 does not match"));
+    }
     Ok(GptHeader {
         entries_at: off,
         count,
         entry_size: size,
         disk_guid: lba1[56..72].try_into().expect("16 bytes"),
+        entries_crc32: u32le(lba1, 88),
     })
+}
+
+/// Check the entry array (as read at `h.entries_at`) against the header's CRC32.
+pub fn check_entries(array: &[u8], h: &GptHeader) -> Result<(), TableError> {
+    let len = h.count as usize * h.entry_size as usize;
+    let bytes = array
+        .get(..len)
+        .ok_or(TableError::BadGpt("entry array is truncated"))?;
+    if GPT_CRC.checksum(bytes) != h.entries_crc32 {
+        return Err(TableError::BadGpt("the entry array's CRC32 does not match"));
+    }
+    Ok(())
 }
 
 /// The used entries of a GPT partition entry array.
@@ -214,16 +243,31 @@ mod tests {
         assert_eq!(parse_mbr(&[0u8; 10]), Err(TableError::NoTable));
     }
 
+    /// Record the header's own CRC32 (the array's is at 88..92).
+    fn seal(h: &mut [u8]) {
+        h[16..20].fill(0);
+        let c = GPT_CRC.checksum(&h[..92]);
+        h[16..20].copy_from_slice(&c.to_le_bytes());
+    }
+
     #[test]
     fn gpt_header_and_entries() {
         let mut h = vec![0u8; 512];
         h[0..8].copy_from_slice(b"EFI PART");
+        h[12..16].copy_from_slice(&92u32.to_le_bytes());
         h[72..80].copy_from_slice(&2u64.to_le_bytes());
         h[80..84].copy_from_slice(&128u32.to_le_bytes());
         h[84..88].copy_from_slice(&128u32.to_le_bytes());
         h[56] = 0xaa;
+        seal(&mut h);
         assert_eq!(gpt_entries_at(&h).unwrap(), (1024, 128, 128));
         assert_eq!(gpt_header(&h).unwrap().disk_guid[0], 0xaa);
+        h[57] = 1; // a changed byte the CRC no longer covers
+        assert_eq!(
+            gpt_header(&h),
+            Err(TableError::BadGpt("the header's CRC32 does not match"))
+        );
+        h[57] = 0;
         let mut a = vec![0u8; 128 * 128];
         a[128] = 1; // entry 2 used
         a[128 + 16] = 2;
@@ -246,6 +290,16 @@ mod tests {
         };
         assert_eq!((type_guid[0], guid[0]), (1, 2));
         assert!(parse_gpt_entries(&a[..100], 128, 128).is_err());
+        h[88..92].copy_from_slice(&GPT_CRC.checksum(&a).to_le_bytes());
+        seal(&mut h);
+        let hdr = gpt_header(&h).unwrap();
+        assert_eq!(check_entries(&a, &hdr), Ok(()));
+        a[128 + 60] ^= 1;
+        assert_eq!(
+            check_entries(&a, &hdr),
+            Err(TableError::BadGpt("the entry array's CRC32 does not match"))
+        );
+        assert!(check_entries(&a[..10], &hdr).is_err());
         h[84] = 7;
         assert!(gpt_entries_at(&h).is_err());
     }

@@ -131,6 +131,57 @@ fn not_an_image_exits_1_for_inspect_and_run() {
     }
 }
 
+/// A GPT whose entry array no longer matches the header's CRC32 (one byte of a name
+/// changed, as a bad card or a truncated download would) is refused, not half read; a
+/// sound table whose p1 is no FAT is exit 1 with a hint too.
+#[test]
+fn a_gpt_with_a_bad_crc_is_refused_by_inspect() {
+    if !crate::need::have(&["sgdisk"]) {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("disk.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let ok = std::process::Command::new("sgdisk")
+        .args(["-n", "1:2048:4095", "-c", "1:bakery-boot"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The table is read; its p1 holds no FAT (the image was not built by bakery-image).
+    let out = bin()
+        .arg("inspect")
+        .arg(&img)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("partition 1 holds no FAT filesystem") && err.contains("hint:"),
+        "{err}"
+    );
+    let mut bytes = std::fs::read(&img).unwrap();
+    bytes[1024 + 56] ^= 0x20; // the first letter of entry 1's name
+    std::fs::write(&img, bytes).unwrap();
+    let out = bin()
+        .arg("inspect")
+        .arg(&img)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("entry array's CRC32 does not match"), "{err}");
+}
+
 #[test]
 fn help_documents_exit_codes() {
     let out = bin()
