@@ -49,30 +49,107 @@ impl Codec {
     }
 }
 
-/// A running SHA-256 over the uncompressed image.
-#[derive(Debug, Default, Clone)]
+/// A running SHA-256 over the uncompressed image: here, or on a thread of its own
+/// ([`RawHash::on_thread`]) so that a node's raw image (mostly zeros and the shared system
+/// partition) is hashed while its compressed file is written.
+#[derive(Debug, Default)]
 pub struct RawHash {
     hasher: Sha256,
     count: u64,
+    thread: Option<HashThread>,
+}
+
+#[derive(Debug)]
+struct HashThread {
+    tx: std::sync::mpsc::SyncSender<Piece>,
+    handle: std::thread::JoinHandle<io::Result<RawHash>>,
+}
+
+#[derive(Debug)]
+enum Piece {
+    Bytes(Vec<u8>),
+    Zeros(u64),
+    File(std::path::PathBuf),
 }
 
 impl RawHash {
+    /// A hash computed on its own thread; [`RawHash::try_finish`] waits for it.
+    pub fn on_thread() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(64);
+        let handle = std::thread::spawn(move || -> io::Result<RawHash> {
+            let mut h = RawHash::default();
+            for p in rx {
+                match p {
+                    Piece::Bytes(b) => h.update(&b),
+                    Piece::Zeros(n) => h.zeros(n),
+                    Piece::File(path) => h.file(&path)?,
+                }
+            }
+            Ok(h)
+        });
+        Self {
+            thread: Some(HashThread { tx, handle }),
+            ..Self::default()
+        }
+    }
+    fn send(&mut self, p: Piece) {
+        let t = self.thread.as_ref().expect("on a thread");
+        // A send fails only when the thread ended early, on an I/O error: try_finish says.
+        let _ = t.tx.send(p);
+    }
     pub fn update(&mut self, b: &[u8]) {
+        if self.thread.is_some() {
+            return self.send(Piece::Bytes(b.to_vec()));
+        }
         self.hasher.update(b);
         self.count += b.len() as u64;
     }
     pub fn zeros(&mut self, mut n: u64) {
+        if self.thread.is_some() {
+            return self.send(Piece::Zeros(n));
+        }
         while n > 0 {
             let k = n.min(ZEROS.len() as u64) as usize;
             self.update(&ZEROS[..k]);
             n -= k as u64;
         }
     }
-    pub fn finish(self) -> Digest {
-        Digest {
-            size: self.count,
-            sha256: hex::encode(self.hasher.finalize()),
+    /// The whole content of a file.
+    pub fn file(&mut self, path: &Path) -> io::Result<()> {
+        if self.thread.is_some() {
+            self.send(Piece::File(path.to_owned()));
+            return Ok(());
         }
+        let mut f = fs_err::File::open(path)?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.update(&buf[..n]);
+        }
+    }
+    /// The digest (waiting for the hash thread, if any).
+    pub fn try_finish(self) -> io::Result<Digest> {
+        let h = match self.thread {
+            Some(HashThread { tx, handle }) => {
+                drop(tx);
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("the hash thread panicked"))??
+            }
+            None => self,
+        };
+        Ok(Digest {
+            size: h.count,
+            sha256: hex::encode(h.hasher.finalize()),
+        })
+    }
+    /// The digest of a hash computed here.
+    pub fn finish(self) -> Digest {
+        assert!(self.thread.is_none(), "a hash thread's digest: try_finish");
+        self.try_finish().expect("no thread, no I/O")
     }
 }
 
@@ -236,15 +313,7 @@ impl SharedRegion {
         raw: &mut RawHash,
         w: &mut dyn Write,
     ) -> Result<()> {
-        let mut src = fs_err::File::open(&self.source)?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = src.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            raw.update(&buf[..n]);
-        }
+        raw.file(&self.source)?;
         io::copy(&mut fs_err::File::open(&self.stream)?, w)?;
         raw.zeros(self.padding);
         zeros.emit(codec, self.padding, w)?;

@@ -238,7 +238,7 @@ pub fn write_node_images(
             (Some(c), Some(shared)) => {
                 let out = fs_err::File::create(&part)?;
                 let mut out = crate::io::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
-                let mut raw = compress::RawHash::default();
+                let mut raw = compress::RawHash::on_thread();
                 let spans = shared_spans(&mut img, p1.start, p1.size, boot)?;
                 compress::emit_range_with_spans(
                     c,
@@ -267,7 +267,7 @@ pub fn write_node_images(
                     sha256: sha256.to_string(),
                 };
                 w.into_inner().map_err(|e| e.into_error())?;
-                (raw.finish(), download)
+                (raw.try_finish()?, download)
             }
             _ => {
                 let mut file = create_sized(&part, layout.total_size)?;

@@ -142,6 +142,8 @@ pub fn precompress(
                 let out = DefaultCompressor
                     .compress(block, fc, block_size)
                     .with_context(|| format!("compressing {what}"))?;
+                let mut out = out;
+                out.shrink_to_fit(); // zstd's output buffer has the worst-case capacity
                 done.push((Sha256::digest(block).into(), out));
             }
             Ok(())
