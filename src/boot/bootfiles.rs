@@ -87,15 +87,26 @@ fn copy_set(
     Ok(())
 }
 
-/// The board part of one node's boot partition; `mtime` is the build timestamp (every
-/// mtime, the clock floor of the initramfs; see `build::build_timestamp`).
-pub fn boot_tree(
+/// The board files of p1 that every node of a build shares, and what making them cost.
+#[derive(Debug, Clone)]
+pub struct BoardFiles {
+    /// Kernel, initramfs, firmware, DTBs and DT overlays, with their directories.
+    pub tree: Tree,
+    /// Initramfs archives built for this tree (one: it is identical on every node).
+    pub initramfs_builds: usize,
+    pub seconds: f64,
+}
+
+/// The part of p1 identical on every node: kernel, initramfs, firmware, DTBs and overlays.
+/// Built once per build; `mtime` is the build timestamp (every mtime, the clock floor of
+/// the initramfs; see `build::build_timestamp`).
+pub fn board_files(
     profile: &Profile,
     plan: &Plan,
-    node: &NodePlan,
     system: &Tree,
     mtime: i64,
-) -> Result<Tree> {
+) -> Result<BoardFiles> {
+    let t0 = std::time::Instant::now();
     let board = BoardDef::get(plan.board);
     let table = profile.image.partition_table;
     let kver = kernel_version(system)?;
@@ -133,6 +144,40 @@ pub fn boot_tree(
             mtime,
         )?;
     }
+    Ok(BoardFiles {
+        tree: p1,
+        initramfs_builds: 1,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The board part of one node's boot partition (see [`board_files`] and [`node_boot_tree`]).
+pub fn boot_tree(
+    profile: &Profile,
+    plan: &Plan,
+    node: &NodePlan,
+    system: &Tree,
+    mtime: i64,
+) -> Result<Tree> {
+    node_boot_tree(
+        &board_files(profile, plan, system, mtime)?.tree,
+        profile,
+        plan,
+        node,
+    )
+}
+
+/// The board part of one node's boot partition: the shared board files plus the node's
+/// config.txt, cmdline.txt and sysconf.txt.
+pub fn node_boot_tree(
+    shared: &Tree,
+    profile: &Profile,
+    plan: &Plan,
+    node: &NodePlan,
+) -> Result<Tree> {
+    let board = BoardDef::get(plan.board);
+    let table = profile.image.partition_table;
+    let mut p1 = shared.clone();
 
     // The same signature the disk writer uses (plan::layout), whatever the sizes.
     let signature = crate::plan::Layout::compute(

@@ -142,19 +142,28 @@ pub fn finish_system(
     Ok(())
 }
 
-/// Partition 1 of one node: board boot files plus the rendered `bakery/` tree.
+/// Partition 1 of one node: the board's boot files (built once per build by
+/// [`crate::boot::bootfiles::board_files`]) plus the node's own files and the rendered
+/// `bakery/` tree.
 pub fn boot_tree(
     profile: &Profile,
     plan: &Plan,
     node: &NodePlan,
-    system: &Tree,
+    board: &Tree,
     secrets: &Secrets,
     timestamp: i64,
 ) -> Result<Tree> {
-    let mut t = crate::boot::boot_tree(profile, plan, node, system, timestamp)
+    let mut t = crate::boot::bootfiles::node_boot_tree(board, profile, plan, node)
         .with_context(|| format!("the boot files of node {}", node.name))?;
     let rendered = cluster::render_node(profile, plan, secrets, &node.name, timestamp)
         .with_context(|| format!("rendering the configuration of node {}", node.name))?;
+    for (p, _) in rendered.iter() {
+        anyhow::ensure!(
+            p.is_empty() || board.get(p).is_none_or(|e| e.kind == stage::Kind::Dir),
+            "the configuration of node {} would replace the board file {p}",
+            node.name
+        );
+    }
     t.overlay(&rendered)?;
     Ok(t)
 }

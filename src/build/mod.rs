@@ -1,7 +1,8 @@
 //! The build pipeline: profile + plan -> system tree -> boot trees -> images -> outputs.
 //!
 //! [`run`] composes the system tree once ([`compose::compose_system`]), fixes the build
-//! timestamp, renders each node's boot tree ([`compose::boot_tree`]), writes the images
+//! timestamp, makes the board's boot files once (kernel, initramfs, firmware: identical on
+//! every node), renders each node's boot tree ([`compose::boot_tree`]), writes the images
 //! ([`crate::image::write_node_images`]) and the files beside them, then publishes
 //! everything at once. Nothing appears under a final name unless the whole build worked.
 
@@ -46,6 +47,8 @@ pub struct BuildOptions {
 
 #[derive(Debug)]
 pub struct BuildResult {
+    /// The boot files shared by every node.
+    pub board_files: record::BoardRecord,
     pub images: ImagesOutput,
     /// Every published file.
     pub files: Vec<PathBuf>,
@@ -147,13 +150,33 @@ pub fn run(
     for w in secrets.warnings() {
         tracing::warn!("{w}");
     }
+    tracing::info!("board files (kernel, initramfs, firmware), shared by every node");
+    let board = crate::boot::bootfiles::board_files(profile, plan, &system, timestamp)
+        .context("the board's boot files")?;
+    let board_record = record::BoardRecord {
+        files: board
+            .tree
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, crate::stage::Kind::File(_)))
+            .count(),
+        bytes: board
+            .tree
+            .iter()
+            .filter_map(|(_, e)| match &e.kind {
+                crate::stage::Kind::File(d) => d.len().ok(),
+                _ => None,
+            })
+            .sum(),
+        initramfs_builds: board.initramfs_builds,
+        seconds: board.seconds,
+    };
     let mut boot_trees = BTreeMap::new();
     for n in &plan.nodes {
         if opts.nodes.is_empty() || opts.nodes.contains(&n.name) {
             tracing::info!("boot partition of {}", n.name);
             boot_trees.insert(
                 n.name.clone(),
-                boot_tree(profile, plan, n, &system, &secrets, timestamp)?,
+                boot_tree(profile, plan, n, &board.tree, &secrets, timestamp)?,
             );
         }
     }
@@ -197,6 +220,7 @@ pub fn run(
     let record = record::BuildRecord::new(
         profile,
         plan,
+        &board_record,
         &images,
         timestamp,
         record::Timings {
@@ -245,6 +269,7 @@ pub fn run(
         }
     }
     Ok(BuildResult {
+        board_files: board_record,
         images,
         files,
         timestamp,

@@ -28,6 +28,16 @@ pub struct Timings {
     pub total_seconds: f64,
 }
 
+/// The boot files every node shares, made once per build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoardRecord {
+    pub files: usize,
+    pub bytes: u64,
+    /// Initramfs archives built (one per build, whatever the number of nodes).
+    pub initramfs_builds: usize,
+    pub seconds: f64,
+}
+
 #[derive(Debug, Serialize)]
 pub struct BuildRecord {
     pub format: u32,
@@ -38,6 +48,7 @@ pub struct BuildRecord {
     pub board: String,
     pub timestamp: i64,
     pub inputs: Vec<Input>,
+    pub board_files: BoardRecord,
     pub images: ImagesOutput,
     pub timings: Timings,
 }
@@ -62,6 +73,7 @@ impl BuildRecord {
     pub fn new(
         profile: &Profile,
         plan: &Plan,
+        board_files: &BoardRecord,
         images: &ImagesOutput,
         timestamp: i64,
         timings: Timings,
@@ -94,6 +106,7 @@ impl BuildRecord {
             board: plan.board.name().into(),
             timestamp,
             inputs,
+            board_files: board_files.clone(),
             images: images.clone(),
             timings,
         })

@@ -20,6 +20,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use sha2::{Digest as _, Sha256};
 
+use super::sparse::SparseImage;
 use crate::profile::types::MIB;
 
 /// Size and SHA-256 of a byte stream.
@@ -48,30 +49,107 @@ impl Codec {
     }
 }
 
-/// A running SHA-256 over the uncompressed image.
-#[derive(Debug, Default, Clone)]
+/// A running SHA-256 over the uncompressed image: here, or on a thread of its own
+/// ([`RawHash::on_thread`]) so that a node's raw image (mostly zeros and the shared system
+/// partition) is hashed while its compressed file is written.
+#[derive(Debug, Default)]
 pub struct RawHash {
     hasher: Sha256,
     count: u64,
+    thread: Option<HashThread>,
+}
+
+#[derive(Debug)]
+struct HashThread {
+    tx: std::sync::mpsc::SyncSender<Piece>,
+    handle: std::thread::JoinHandle<io::Result<RawHash>>,
+}
+
+#[derive(Debug)]
+enum Piece {
+    Bytes(Vec<u8>),
+    Zeros(u64),
+    File(std::path::PathBuf),
 }
 
 impl RawHash {
+    /// A hash computed on its own thread; [`RawHash::try_finish`] waits for it.
+    pub fn on_thread() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(64);
+        let handle = std::thread::spawn(move || -> io::Result<RawHash> {
+            let mut h = RawHash::default();
+            for p in rx {
+                match p {
+                    Piece::Bytes(b) => h.update(&b),
+                    Piece::Zeros(n) => h.zeros(n),
+                    Piece::File(path) => h.file(&path)?,
+                }
+            }
+            Ok(h)
+        });
+        Self {
+            thread: Some(HashThread { tx, handle }),
+            ..Self::default()
+        }
+    }
+    fn send(&mut self, p: Piece) {
+        let t = self.thread.as_ref().expect("on a thread");
+        // A send fails only when the thread ended early, on an I/O error: try_finish says.
+        let _ = t.tx.send(p);
+    }
     pub fn update(&mut self, b: &[u8]) {
+        if self.thread.is_some() {
+            return self.send(Piece::Bytes(b.to_vec()));
+        }
         self.hasher.update(b);
         self.count += b.len() as u64;
     }
     pub fn zeros(&mut self, mut n: u64) {
+        if self.thread.is_some() {
+            return self.send(Piece::Zeros(n));
+        }
         while n > 0 {
             let k = n.min(ZEROS.len() as u64) as usize;
             self.update(&ZEROS[..k]);
             n -= k as u64;
         }
     }
-    pub fn finish(self) -> Digest {
-        Digest {
-            size: self.count,
-            sha256: hex::encode(self.hasher.finalize()),
+    /// The whole content of a file.
+    pub fn file(&mut self, path: &Path) -> io::Result<()> {
+        if self.thread.is_some() {
+            self.send(Piece::File(path.to_owned()));
+            return Ok(());
         }
+        let mut f = fs_err::File::open(path)?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.update(&buf[..n]);
+        }
+    }
+    /// The digest (waiting for the hash thread, if any).
+    pub fn try_finish(self) -> io::Result<Digest> {
+        let h = match self.thread {
+            Some(HashThread { tx, handle }) => {
+                drop(tx);
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("the hash thread panicked"))??
+            }
+            None => self,
+        };
+        Ok(Digest {
+            size: h.count,
+            sha256: hex::encode(h.hasher.finalize()),
+        })
+    }
+    /// The digest of a hash computed here.
+    pub fn finish(self) -> Digest {
+        assert!(self.thread.is_none(), "a hash thread's digest: try_finish");
+        self.try_finish().expect("no thread, no I/O")
     }
 }
 
@@ -235,15 +313,7 @@ impl SharedRegion {
         raw: &mut RawHash,
         w: &mut dyn Write,
     ) -> Result<()> {
-        let mut src = fs_err::File::open(&self.source)?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = src.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            raw.update(&buf[..n]);
-        }
+        raw.file(&self.source)?;
         io::copy(&mut fs_err::File::open(&self.stream)?, w)?;
         raw.zeros(self.padding);
         zeros.emit(codec, self.padding, w)?;
@@ -296,17 +366,42 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// Compress `[start, end)` of a node's raw image file as node-specific streams, taking
-/// zero runs of at least [`ZERO_RUN_MIN`] from the cache. Hashes the raw bytes into `raw`.
+/// Where a node's own bytes are read from: its raw image file, or the in-memory
+/// [`SparseImage`] it was written into, which knows its holes without reading them.
+pub trait Source {
+    /// Fill `buf` with the bytes at `off` and return true, or return false (leaving `buf`
+    /// as it is) when they are known to be zeros.
+    fn window(&mut self, off: u64, buf: &mut [u8]) -> io::Result<bool>;
+}
+
+impl Source for File {
+    fn window(&mut self, off: u64, buf: &mut [u8]) -> io::Result<bool> {
+        self.seek(SeekFrom::Start(off))?;
+        self.read_exact(buf)?;
+        Ok(true)
+    }
+}
+
+impl Source for SparseImage {
+    fn window(&mut self, off: u64, buf: &mut [u8]) -> io::Result<bool> {
+        if !self.touched(off, off + buf.len() as u64) {
+            return Ok(false);
+        }
+        self.read_at(off, buf);
+        Ok(true)
+    }
+}
+
+/// Compress `[start, end)` of a node's raw image as node-specific streams, taking zero
+/// runs of at least [`ZERO_RUN_MIN`] from the cache. Hashes the raw bytes into `raw`.
 pub fn emit_range(
     codec: Codec,
-    file: &mut File,
+    src: &mut dyn Source,
     (start, end): (u64, u64),
     zeros: &mut ZeroCache,
     raw: &mut RawHash,
     w: &mut dyn Write,
 ) -> Result<()> {
-    file.seek(SeekFrom::Start(start))?;
     let mut buf = vec![0u8; CHUNK];
     let mut pos = start;
     let mut sink = Sink::new(codec, w);
@@ -321,8 +416,13 @@ pub fn emit_range(
     };
     while pos < end {
         let n = ((end - pos) as usize).min(CHUNK);
-        file.read_exact(&mut buf[..n])?;
+        let read = src.window(pos, &mut buf[..n])?;
         pos += n as u64;
+        if !read {
+            raw.zeros(n as u64);
+            pending += n as u64;
+            continue;
+        }
         let chunk = &buf[..n];
         raw.update(chunk);
         if chunk == &ZEROS[..n] {
@@ -346,6 +446,8 @@ pub struct SpanCache {
     streams: HashMap<(String, u64), std::path::PathBuf>,
     /// Bytes taken from the cache instead of compressed again.
     pub reused: u64,
+    /// Spans compressed (each distinct one once per build).
+    pub compressed: usize,
 }
 
 impl SpanCache {
@@ -355,6 +457,7 @@ impl SpanCache {
             dir: dir.to_owned(),
             streams: HashMap::new(),
             reused: 0,
+            compressed: 0,
         })
     }
 }
@@ -364,7 +467,7 @@ impl SpanCache {
 #[allow(clippy::too_many_arguments)]
 pub fn emit_range_with_spans(
     codec: Codec,
-    file: &mut File,
+    src: &mut dyn Source,
     (start, end): (u64, u64),
     spans: &[(u64, u64)],
     zeros: &mut ZeroCache,
@@ -373,44 +476,39 @@ pub fn emit_range_with_spans(
     w: &mut dyn Write,
 ) -> Result<()> {
     let mut pos = start;
-    let mut buf = vec![0u8; CHUNK];
     for &(s, len) in spans {
         anyhow::ensure!(
             s >= pos && s + len <= end,
             "span {s}+{len} outside {pos}..{end}"
         );
         if s > pos {
-            emit_range(codec, file, (pos, s), zeros, raw, w)?;
+            emit_range(codec, src, (pos, s), zeros, raw, w)?;
         }
-        // Key: the span's bytes.
-        let mut key = Sha256::new();
-        file.seek(SeekFrom::Start(s))?;
-        let mut left = len;
-        while left > 0 {
-            let n = left.min(CHUNK as u64) as usize;
-            file.read_exact(&mut buf[..n])?;
-            key.update(&buf[..n]);
-            raw.update(&buf[..n]);
-            left -= n as u64;
+        // The span's bytes, once: they are its key, part of the raw image and, the first
+        // time, the input of its stream.
+        let mut bytes = vec![0u8; len as usize];
+        if !src.window(s, &mut bytes)? {
+            bytes.fill(0);
         }
-        let key = (hex::encode(key.finalize()), len);
+        raw.update(&bytes);
+        let key = (hex::encode(Sha256::digest(&bytes)), len);
         if let Some(p) = cache.streams.get(&key) {
             io::copy(&mut fs_err::File::open(p)?, w)?;
             cache.reused += len;
         } else {
             let p = cache.dir.join(format!("span-{}", cache.streams.len()));
             let mut out = io::BufWriter::new(fs_err::File::create(&p)?);
-            file.seek(SeekFrom::Start(s))?;
-            compress_stream(codec, &mut Read::by_ref(file).take(len), &mut out)?;
+            compress_stream(codec, &mut &bytes[..], &mut out)?;
             out.flush()?;
             drop(out);
             io::copy(&mut fs_err::File::open(&p)?, w)?;
             cache.streams.insert(key, p);
+            cache.compressed += 1;
         }
         pos = s + len;
     }
     if end > pos {
-        emit_range(codec, file, (pos, end), zeros, raw, w)?;
+        emit_range(codec, src, (pos, end), zeros, raw, w)?;
     }
     Ok(())
 }

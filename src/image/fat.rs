@@ -7,12 +7,13 @@
 //! partition's byte range of the image file, which must be freshly sized (`format` does
 //! not zero the data area).
 
-use std::fs::File;
+use std::io::{Read, Seek, Write};
 
 use anyhow::{Context, Result, bail};
 use hadris_fat::{FatKind, FatOptions, VolumeLabel};
 use hadris_fs::{Content, DateTime, Node};
-use hadris_storage::host::FileDevice;
+use hadris_io::StdIo;
+use hadris_storage::sync::StreamDevice;
 use hadris_storage::{BlockSize, Partition};
 
 use crate::plan::layout::SECTOR;
@@ -83,9 +84,20 @@ pub fn parse_volume_id(id: &str) -> Result<u32> {
     u32::from_str_radix(id, 16).with_context(|| format!("FAT volume id {id:?} is not hex"))
 }
 
-/// Format `[start, start + size)` of `file` as FAT32 and copy `tree` into it.
-pub fn write_fat(
-    file: &File,
+/// A block device of 512-byte sectors over a whole image.
+fn device<D: Read + Write + Seek>(mut img: D) -> Result<StreamDevice<StdIo<D>>> {
+    let len = img.seek(std::io::SeekFrom::End(0))?;
+    Ok(StreamDevice::with_block_count(
+        StdIo::new(img),
+        BlockSize::new(SECTOR as u32).expect("512 is a block size"),
+        len / SECTOR,
+    ))
+}
+
+/// Format `[start, start + size)` of `img` (a whole image, freshly zeroed) as FAT32 and
+/// copy `tree` into it.
+pub fn write_fat<D: Read + Write + Seek>(
+    img: D,
     start: u64,
     size: u64,
     tree: &Tree,
@@ -101,11 +113,7 @@ pub fn write_fat(
         .with_label(VolumeLabel::new(LABEL).map_err(|e| anyhow::anyhow!("FAT label: {e:?}"))?)
         .with_serial(volume_id)
         .with_time(time);
-    let dev = FileDevice::with_block_size(
-        file.try_clone().context("reopening the image for FAT")?,
-        BlockSize::new(SECTOR as u32).expect("512 is a block size"),
-    )
-    .context("opening the image for FAT")?;
+    let dev = device(img)?;
     let report = hadris_fat::sync::write(Partition::new(dev, start, size), &htree, &opts)
         .map_err(|e| anyhow::anyhow!("writing FAT32 ({size} bytes): {e:?}"))?;
     if !report.warnings().is_empty() {
@@ -128,16 +136,13 @@ pub fn write_fat(
 /// Where the bytes of `paths` lie in the image: `(path, image offset, length)` for each
 /// file stored in one run of clusters (length rounded up to whole clusters; the slack of
 /// a fresh volume is zeros). Files in several runs are left out.
-pub fn file_runs(
-    file: &File,
+pub fn file_runs<D: Read + Write + Seek>(
+    img: D,
     start: u64,
     size: u64,
     paths: &[String],
 ) -> Result<Vec<(String, u64, u64)>> {
-    let dev = FileDevice::with_block_size(
-        file.try_clone().context("reopening the image")?,
-        BlockSize::new(SECTOR as u32).expect("512 is a block size"),
-    )?;
+    let dev = device(img)?;
     let mut fs = hadris_fat::sync::FatFs::mount(
         Partition::new(dev, start, size),
         hadris_fs::MountOptions::new(),

@@ -6,7 +6,7 @@
 //! protective MBR is written here).
 
 use std::collections::BTreeMap;
-use std::fs::File;
+use std::io::SeekFrom;
 
 use anyhow::{Context, Result, ensure};
 use gpt::disk::LogicalBlockSize;
@@ -15,9 +15,9 @@ use gpt::partition_types::{OperatingSystem, Type};
 use crate::plan::Layout;
 use crate::plan::layout::SECTOR;
 
-/// Write the partition table of `layout` into `file` (already `set_len` to the total size).
-pub fn write_gpt(file: &mut File, layout: &Layout) -> Result<()> {
-    let len = file.metadata()?.len();
+/// Write the partition table of `layout` into `file` (already of the total size).
+pub fn write_gpt<D: gpt::DiskDevice>(file: &mut D, layout: &Layout) -> Result<()> {
+    let len = file.seek(SeekFrom::End(0))?;
     ensure!(
         len == layout.total_size,
         "image file is {len} bytes, the layout needs {}",

@@ -4,15 +4,16 @@
 //! active), p2 and p3 Linux (0x83), with the plan's disk signature. Linux and the Pi
 //! firmware address partitions by LBA only, so CHS fields stay zero.
 
-use std::fs::File;
-
 use anyhow::{Context, Result};
 
 use crate::plan::layout::SECTOR;
 use crate::plan::{Layout, PartRole};
 
 /// Write the MBR of `layout` into LBA 0 of `file`.
-pub fn write_mbr(file: &mut File, layout: &Layout) -> Result<()> {
+pub fn write_mbr<D: std::io::Read + std::io::Write + std::io::Seek>(
+    file: &mut D,
+    layout: &Layout,
+) -> Result<()> {
     let sig = u32::from_str_radix(&layout.disk_signature, 16)
         .with_context(|| format!("disk signature {:?}", layout.disk_signature))?;
     let mut mbr = mbrman::MBR::new_from(&mut *file, SECTOR as u32, sig.to_le_bytes())

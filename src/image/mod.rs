@@ -4,7 +4,8 @@
 //! [`write_node_images`] is the image stage of the build: it takes the plan, the composed
 //! system tree (identical for every node) and each node's boot tree, builds the squashfs
 //! once, lays every node out with [`Layout::compute`] sized to it, writes each node's
-//! image and returns its digests. Outputs are written under temporary names through a
+//! own bytes (partition table, FAT) into memory ([`sparse::SparseImage`]), streams the
+//! image out around the shared system stream and returns its digests. Outputs are written under temporary names through a
 //! [`Staging`]; the caller commits them once everything else is written too.
 
 pub mod compress;
@@ -15,12 +16,14 @@ pub mod mbr;
 pub mod outputs;
 pub mod reader;
 pub mod region;
+pub mod sparse;
+pub mod squash_ahead;
 pub mod squashfs;
 pub mod xzstored;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -68,6 +71,9 @@ pub struct SystemOutput {
     pub entries: usize,
     pub xattr_paths: usize,
     pub squashfs_seconds: f64,
+    /// Squashfs blocks compressed ahead on every core / by backhand's writer.
+    pub blocks_ahead: usize,
+    pub blocks_inline: usize,
     pub compress_seconds: f64,
 }
 
@@ -92,6 +98,8 @@ pub struct ImagesOutput {
     pub system: SystemOutput,
     /// Boot-partition bytes whose compressed stream was reused from another node.
     pub shared_boot_bytes: u64,
+    /// Boot-partition streams compressed (each big boot file once per build).
+    pub shared_boot_streams: usize,
     pub nodes: Vec<NodeOutput>,
 }
 
@@ -203,34 +211,39 @@ pub fn write_node_images(
             "system partition of {name} is not where the shared stream expects it"
         );
         let file_name = format!("{name}.{}", opts.image.format.extension());
-        let raw_path = match codec {
-            None => staging.partial(&file_name),
-            Some(_) => opts.work_dir.join(format!("{name}.img")),
-        };
-        let mut file = create_sized(&raw_path, layout.total_size)?;
+        // The node's own bytes (tables, FAT) in memory; the system partition stays shared.
+        let mut img = sparse::SparseImage::new(layout.total_size);
         match layout.table {
-            PartitionTable::Gpt => gpt::write_gpt(&mut file, &layout),
-            PartitionTable::Mbr => mbr::write_mbr(&mut file, &layout),
+            PartitionTable::Gpt => gpt::write_gpt(&mut img, &layout),
+            PartitionTable::Mbr => mbr::write_mbr(&mut img, &layout),
         }
-        .with_context(|| format!("writing the partition table of {}", raw_path.display()))?;
+        .with_context(|| format!("writing the partition table of {name}"))?;
         let p1 = layout.part(PartRole::Boot);
         let volume_id = fat::parse_volume_id(&np.fat_volume_id)?;
-        let fat_info = fat::write_fat(&file, p1.start, p1.size, boot, volume_id, opts.timestamp)
+        let fat_info = fat::write_fat(&mut img, p1.start, p1.size, boot, volume_id, opts.timestamp)
             .with_context(|| format!("writing the boot partition of {name}"))?;
         if opts.fail_at == Some(FailPoint::AfterBoot) {
             bail!("stopping after the boot partition of {name} (test fail point)");
         }
+        ensure!(
+            !img.touched(p2.start, p2.end()),
+            "the node's own bytes of {name} overlap the shared system partition"
+        );
+        tracing::debug!(
+            "{name}: table and FAT ({}) in {:.3}s",
+            ByteSize(img.allocated()),
+            t.elapsed().as_secs_f64()
+        );
+        let part = staging.partial(&file_name);
         let (raw, download) = match (codec, &shared) {
             (Some(c), Some(shared)) => {
-                let part = staging.partial(&file_name);
                 let out = fs_err::File::create(&part)?;
                 let mut out = crate::io::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
-                let mut raw = compress::RawHash::default();
-                let p2 = layout.part(PartRole::System);
-                let spans = shared_spans(&file, p1.start, p1.size, boot)?;
+                let mut raw = compress::RawHash::on_thread();
+                let spans = shared_spans(&mut img, p1.start, p1.size, boot)?;
                 compress::emit_range_with_spans(
                     c,
-                    &mut file,
+                    &mut img,
                     (0, p2.start),
                     &spans,
                     &mut zeros,
@@ -238,10 +251,12 @@ pub fn write_node_images(
                     &mut raw,
                     &mut out,
                 )?;
+                tracing::debug!("{name}: up to p2 after {:.3}s", t.elapsed().as_secs_f64());
                 shared.emit(c, &mut zeros, &mut raw, &mut out)?;
+                tracing::debug!("{name}: p2 after {:.3}s", t.elapsed().as_secs_f64());
                 compress::emit_range(
                     c,
-                    &mut file,
+                    &mut img,
                     (p2.end(), layout.total_size),
                     &mut zeros,
                     &mut raw,
@@ -252,17 +267,19 @@ pub fn write_node_images(
                     size,
                     sha256: sha256.to_string(),
                 };
-                w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-                drop(file);
-                fs_err::remove_file(&raw_path)?;
-                (raw.finish(), download)
+                w.into_inner().map_err(|e| e.into_error())?;
+                (raw.try_finish()?, download)
             }
             _ => {
-                let p2 = layout.part(PartRole::System);
+                let mut file = create_sized(&part, layout.total_size)?;
+                for (off, bytes) in img.extents() {
+                    file.seek(SeekFrom::Start(off))?;
+                    file.write_all(bytes)?;
+                }
                 file.seek(SeekFrom::Start(p2.start))?;
                 std::io::copy(&mut fs_err::File::open(&sq_path)?, &mut file)?;
-                file.sync_all()?;
-                let d = file_digest(&raw_path)?;
+                drop(file);
+                let d = file_digest(&part)?;
                 (d.clone(), d)
             }
         };
@@ -286,6 +303,7 @@ pub fn write_node_images(
     }
     Ok(ImagesOutput {
         shared_boot_bytes: span_cache.reused,
+        shared_boot_streams: span_cache.compressed,
         system: SystemOutput {
             squashfs_size: sq.size,
             squashfs_sha256,
@@ -293,6 +311,8 @@ pub fn write_node_images(
             entries: sq.entries,
             xattr_paths: sq.xattr_paths.len(),
             squashfs_seconds,
+            blocks_ahead: sq.blocks_ahead,
+            blocks_inline: sq.blocks_inline,
             compress_seconds,
         },
         nodes,
@@ -303,7 +323,12 @@ pub fn write_node_images(
 pub const SHARE_MIN: u64 = MIB;
 
 /// The image byte spans of the boot tree's big files, sorted.
-fn shared_spans(file: &File, start: u64, size: u64, boot: &Tree) -> Result<Vec<(u64, u64)>> {
+fn shared_spans(
+    img: &mut sparse::SparseImage,
+    start: u64,
+    size: u64,
+    boot: &Tree,
+) -> Result<Vec<(u64, u64)>> {
     let big: Vec<String> = boot
         .iter()
         .filter_map(|(p, e)| match &e.kind {
@@ -316,7 +341,7 @@ fn shared_spans(file: &File, start: u64, size: u64, boot: &Tree) -> Result<Vec<(
     if big.is_empty() {
         return Ok(Vec::new());
     }
-    let mut spans: Vec<(u64, u64)> = fat::file_runs(file, start, size, &big)?
+    let mut spans: Vec<(u64, u64)> = fat::file_runs(img, start, size, &big)?
         .into_iter()
         .map(|(_, off, len)| (off, len))
         .collect();

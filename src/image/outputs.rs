@@ -66,8 +66,15 @@ impl Staging {
     pub fn final_path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
-    /// Rename every output to its final name, images first and the lists last.
+    /// Rename every output to its final name, images first and the lists last, once
+    /// every one of them is on disk (one wait at the end: the kernel wrote most of them
+    /// back while the later nodes were built).
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
+        for (p, _) in &self.files {
+            fs_err::File::open(p)?
+                .sync_all()
+                .with_context(|| format!("writing {} to disk", p.display()))?;
+        }
         let mut done = Vec::new();
         for (p, name) in &self.files {
             let to = self.dir.join(name);

@@ -48,6 +48,39 @@ fn rebuild_is_byte_identical() {
 }
 
 #[test]
+fn boot_files_are_made_and_compressed_once_per_build() {
+    let Some(s) = shared_build() else {
+        return;
+    };
+    let r = &s.result;
+    let nodes = r.images.nodes.len() as u64;
+    assert!(nodes >= 2, "the shared build has several nodes");
+    assert_eq!(
+        r.board_files.initramfs_builds, 1,
+        "one initramfs for every node"
+    );
+    // The kernel and the initramfs (the board's files of at least 1 MiB on qemu-x86_64):
+    // compressed for the first node only, copied into the others.
+    assert_eq!(r.board_files.files, 2, "{:?}", r.board_files);
+    assert_eq!(r.images.shared_boot_streams, 2);
+    assert!(
+        r.images.shared_boot_bytes >= (nodes - 1) * r.board_files.bytes,
+        "{} bytes reused, {} bytes of board files",
+        r.images.shared_boot_bytes,
+        r.board_files.bytes
+    );
+    // Squashfs data blocks: compressed ahead on every core; the writer compresses only its
+    // metadata and whatever was predicted wrongly.
+    let sys = &r.images.system;
+    assert!(
+        sys.blocks_ahead > 4 * sys.blocks_inline,
+        "{} ahead, {} inline",
+        sys.blocks_ahead,
+        sys.blocks_inline
+    );
+}
+
+#[test]
 fn failed_build_leaves_no_file_under_a_final_name() {
     let Some(s) = shared_build() else {
         return;
