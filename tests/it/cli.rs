@@ -114,14 +114,7 @@ fn not_an_image_exits_1_for_inspect_and_run() {
     std::fs::write(&xz, enc.finish().unwrap()).unwrap();
     for img in [&junk, &xz] {
         for cmd in ["inspect", "run"] {
-            let out = bin()
-                .arg(cmd)
-                .arg(img)
-                .assert()
-                .code(1)
-                .get_output()
-                .clone();
-            let err = String::from_utf8(out.stderr).unwrap();
+            let err = exits::stderr_of(&[cmd, img.to_str().unwrap()], 1);
             assert!(
                 err.contains("no partition table") && err.contains("hint: give an image"),
                 "{cmd} {}: {err}",
@@ -156,14 +149,8 @@ fn a_gpt_with_a_bad_crc_is_refused_by_inspect() {
         String::from_utf8_lossy(&ok.stderr)
     );
     // The table is read; its p1 holds no FAT (the image was not built by bakery-image).
-    let out = bin()
-        .arg("inspect")
-        .arg(&img)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
+    let img_arg = img.to_str().unwrap();
+    let err = exits::stderr_of(&["inspect", img_arg], 1);
     assert!(
         err.contains("partition 1 holds no FAT filesystem") && err.contains("hint:"),
         "{err}"
@@ -171,14 +158,7 @@ fn a_gpt_with_a_bad_crc_is_refused_by_inspect() {
     let mut bytes = std::fs::read(&img).unwrap();
     bytes[1024 + 56] ^= 0x20; // the first letter of entry 1's name
     std::fs::write(&img, bytes).unwrap();
-    let out = bin()
-        .arg("inspect")
-        .arg(&img)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = exits::stderr_of(&["inspect", img_arg], 1);
     assert!(err.contains("entry array's CRC32 does not match"), "{err}");
 }
 

@@ -4,7 +4,7 @@
 use crate::{bin, root};
 
 /// Run `bakery-image ARGS`, expect `code`, return stderr.
-fn stderr_of(args: &[&str], code: i32) -> String {
+pub(super) fn stderr_of(args: &[&str], code: i32) -> String {
     let out = bin().args(args).assert().code(code).get_output().clone();
     String::from_utf8(out.stderr).unwrap()
 }
