@@ -358,7 +358,7 @@ fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline_unpri
         .env("BAKERY_CACHE_DIR", cache_dir())
         .arg("build")
         .arg(&profile)
-        .arg("--out")
+        .args(["--node", "ci-s1", "--out"])
         .arg(dir.join("out1"))
         .output()
         .unwrap();
@@ -433,7 +433,7 @@ fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline_unpri
         .current_dir(&dir)
         .arg("build")
         .arg(&profile)
-        .args(["--offline", "--out"])
+        .args(["--offline", "--node", "ci-s1", "--out"])
         .arg(dir.join("out2"))
         .output()
         .unwrap();
