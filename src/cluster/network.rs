@@ -45,6 +45,13 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
         ("BAKERY_DNS", dns.join(" ")),
         ("BAKERY_INTERFACE", c.interface.clone()),
         ("BAKERY_VIP", c.vip.to_string()),
+        (
+            "BAKERY_LB",
+            p.loadbalancer
+                .as_ref()
+                .map(|lb| lb.address.to_string())
+                .unwrap_or_default(),
+        ),
         ("BAKERY_PEERS", peers(p, node).join(" ")),
         ("BAKERY_BUILD_TIME", build_time.to_string()),
         ("BAKERY_TIMEZONE", c.timezone.clone()),

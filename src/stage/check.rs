@@ -26,6 +26,8 @@ pub struct Requirements {
     pub keepalived: bool,
     /// An NFS server (a node of the cluster exports the share).
     pub nfs_server: bool,
+    /// HAProxy (the profile has `role = "loadbalancer"` nodes).
+    pub haproxy: bool,
     /// The profile's time zone, which must be in the base's tz database (tzdata).
     pub timezone: Option<String>,
     /// Kernel module names ("overlay", "br_netfilter"), found as `*.ko[.xz|.zst|.gz]`
@@ -43,7 +45,10 @@ impl Requirements {
             busybox: true,
             disk_tools: true,
             kmod: true,
-            keepalived: p.servers().next().is_some(),
+            // Servers hold the VIP; two load balancers share their address the same way.
+            keepalived: p.servers().next().is_some()
+                || p.loadbalancer.as_ref().is_some_and(|lb| lb.shared),
+            haproxy: p.loadbalancer.is_some(),
             nfs_server: matches!(p.nfs.as_ref().map(|n| &n.server), Some(NfsServer::Node(_))),
             timezone: Some(p.cluster.timezone.clone()),
             kernel_modules: Vec::new(),
@@ -138,6 +143,12 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
         "keepalived",
         &["usr/sbin/keepalived", "sbin/keepalived"],
         "add keepalived: servers hold the cluster VIP with it",
+    );
+    need(
+        req.haproxy,
+        "haproxy",
+        &["usr/sbin/haproxy", "sbin/haproxy"],
+        "add haproxy: the profile's role = \"loadbalancer\" nodes run it in front of the servers",
     );
     for name in ["rpc.nfsd", "exportfs"] {
         let p = sbin(name);
@@ -249,6 +260,7 @@ mod tests {
             kmod: true,
             keepalived: true,
             nfs_server: true,
+            haproxy: true,
             timezone: Some("Europe/Berlin".into()),
             kernel_modules: vec!["overlay".into(), "br_netfilter".into(), "ext4".into()],
         }
@@ -268,6 +280,7 @@ mod tests {
                 "e2fsck",
                 "kmod (modprobe)",
                 "keepalived",
+                "haproxy",
                 "rpc.nfsd",
                 "exportfs",
                 "time zone Europe/Berlin",
@@ -296,6 +309,7 @@ mod tests {
             "usr/sbin/e2fsck",
             "usr/bin/kmod",
             "usr/sbin/keepalived",
+            "usr/sbin/haproxy",
             "usr/sbin/rpc.nfsd",
             "usr/sbin/exportfs",
             "usr/share/zoneinfo/Europe/Berlin",
