@@ -64,7 +64,11 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
             "  load balancer {} ({}{}): HAProxy to {}; registration address of agents and servers 2..n{}",
             lb.address,
             lb.nodes.join(" and "),
-            if lb.shared { ", shared through keepalived" } else { "" },
+            if lb.shared {
+                ", shared through keepalived"
+            } else {
+                ""
+            },
             lb.backends.join(", "),
             lb.ingress
                 .map(|a| format!("; ports 80, 443 to the ingress {a}"))
@@ -163,13 +167,20 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
             .as_ref()
             .map(|m| format!("pinned to {m}"))
             .unwrap_or_else(|| "scheduled anywhere".into());
-        let addr = w
-            .address
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "from the pool".into());
+        let addr = match (&w.host, w.address) {
+            (Some(h), _) => format!(
+                "host {h} through the ingress ({})",
+                p.ingress.address.map_or_else(
+                    || "Traefik, address from the pool".into(),
+                    |a| format!("Traefik at {a}")
+                )
+            ),
+            (None, Some(a)) => format!("address {a}"),
+            (None, None) => "address from the pool".into(),
+        };
         let _ = writeln!(
             o,
-            "wordpress: {} replica{}, MySQL {mysql}, address {addr}",
+            "wordpress: {} replica{}, MySQL {mysql}, {addr}",
             w.replicas,
             if w.replicas == 1 { "" } else { "s" }
         );

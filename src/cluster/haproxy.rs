@@ -11,8 +11,8 @@
 //! servers tracking the API checks. With `loadbalancer.ingress`, 80 and 443 go to the
 //! ingress controller's address. Every value written is an address, a port or a checked
 //! label ([`word`] keeps anything else out), so no profile text becomes configuration.
-//! HAProxy drops to uid/gid 65534 (nobody): Debian's `haproxy` user is made by the
-//! package's maintainer script, which a base assembled from packages does not run.
+//! HAProxy drops to Debian's `haproxy` user (made by its postinst in a debootstrapped
+//! base, by `debian::users` in one assembled from packages).
 //! Inputs: the profile and the node; outputs: text.
 
 use std::fmt::Write;
@@ -58,7 +58,7 @@ pub fn config(p: &Profile, node: &Node) -> String {
     );
     s.push_str(
         "global\n    log stderr format short local0 notice\n    maxconn 4096\n    \
-         uid 65534\n    gid 65534\n\n",
+         user haproxy\n    group haproxy\n\n",
     );
     s.push_str(
         "defaults\n    mode tcp\n    log global\n    option dontlognull\n    \
@@ -67,9 +67,16 @@ pub fn config(p: &Profile, node: &Node) -> String {
     );
     let servers: Vec<(String, String)> = p
         .servers()
-        .filter_map(|n| n.address.ip().map(|a| (word(n.name.as_str()), a.to_string())))
+        .filter_map(|n| {
+            n.address
+                .ip()
+                .map(|a| (word(n.name.as_str()), a.to_string()))
+        })
         .collect();
-    let _ = writeln!(s, "frontend k3s-api\n    bind :{API_PORT}\n    default_backend k3s-api\n");
+    let _ = writeln!(
+        s,
+        "frontend k3s-api\n    bind :{API_PORT}\n    default_backend k3s-api\n"
+    );
     s.push_str("backend k3s-api\n    balance first\n    option httpchk GET /ping\n    http-check expect status 200\n");
     let _ = writeln!(
         s,
@@ -84,7 +91,10 @@ pub fn config(p: &Profile, node: &Node) -> String {
     );
     s.push_str("backend bakery-status\n    balance first\n");
     for (name, addr) in &servers {
-        let _ = writeln!(s, "    server {name} {addr}:{STATUS_PORT} track k3s-api/{name}");
+        let _ = writeln!(
+            s,
+            "    server {name} {addr}:{STATUS_PORT} track k3s-api/{name}"
+        );
     }
     if let (Some(lb), Some(ingress)) = (&p.loadbalancer, p.ingress.address)
         && lb.ingress
@@ -129,18 +139,30 @@ pub fn keepalived_conf(p: &Profile, node: &Node, auth_pass: &str) -> String {
     s.push_str("    interval 1\n    timeout 2\n    fall 2\n    rise 2\n}\n\n");
     s.push_str("vrrp_instance registration {\n    state BACKUP\n");
     let _ = writeln!(s, "    interface {iface}");
-    let _ = writeln!(s, "    virtual_router_id {}", virtual_router_id(p.cluster.name.as_str()));
+    let _ = writeln!(
+        s,
+        "    virtual_router_id {}",
+        virtual_router_id(p.cluster.name.as_str())
+    );
     let _ = writeln!(s, "    priority {}", keepalived::priority(index));
     s.push_str("    advert_int 1\n");
     let _ = writeln!(s, "    unicast_src_ip {own}");
     s.push_str("    unicast_peer {\n");
-    for peer in lbs.iter().filter(|n| n.name != node.name).filter_map(|n| n.address.ip()) {
+    for peer in lbs
+        .iter()
+        .filter(|n| n.name != node.name)
+        .filter_map(|n| n.address.ip())
+    {
         let _ = writeln!(s, "        {peer}");
     }
     s.push_str("    }\n    authentication {\n        auth_type PASS\n");
     let _ = writeln!(s, "        auth_pass {}", word(auth_pass));
     s.push_str("    }\n    virtual_ipaddress {\n");
-    let _ = writeln!(s, "        {address}/{} dev {iface}", p.cluster.network.prefix_len());
+    let _ = writeln!(
+        s,
+        "        {address}/{} dev {iface}",
+        p.cluster.network.prefix_len()
+    );
     s.push_str("    }\n    track_script {\n        chk_haproxy\n    }\n");
     let _ = writeln!(s, "    notify \"{}\"", keepalived::NOTIFY_SCRIPT);
     s.push_str("}\n");

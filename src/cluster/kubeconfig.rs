@@ -45,11 +45,13 @@ impl ApiServer {
         };
         match self {
             ApiServer::Vip => Ok(p.cluster.vip),
-            ApiServer::LoadBalancer => p.loadbalancer.as_ref().map(|lb| lb.address).ok_or_else(|| {
-                "the profile has no load balancer (no role = \"loadbalancer\" node)\n\
+            ApiServer::LoadBalancer => {
+                p.loadbalancer.as_ref().map(|lb| lb.address).ok_or_else(|| {
+                    "the profile has no load balancer (no role = \"loadbalancer\" node)\n\
                  hint: use --server vip, or a server's name"
-                    .to_owned()
-            }),
+                        .to_owned()
+                })
+            }
             ApiServer::Node(n) => match p.node(n) {
                 Some(node) if node.role == crate::profile::Role::Server => node
                     .address
@@ -57,7 +59,11 @@ impl ApiServer {
                     .ok_or_else(|| format!("server {n} has no static address")),
                 Some(node) => Err(format!(
                     "{n} is a{} {}, not a server: it serves no API\nhint: name a server ({})",
-                    if node.role == crate::profile::Role::Agent { "n" } else { "" },
+                    if node.role == crate::profile::Role::Agent {
+                        "n"
+                    } else {
+                        ""
+                    },
                     node.role,
                     servers()
                 )),

@@ -14,6 +14,11 @@ const ADDUSER: &[(&str, &str, &str)] = &[
     ("nfs-common", "statd", "/var/lib/nfs"),
 ];
 
+/// System users with a group of their own (`adduser --system --group`), by package:
+/// (package, user and group, home). Debian's haproxy postinst makes `haproxy` this way
+/// before the other packages' scripts run (their ids follow it in a debootstrapped base).
+const ADDUSER_GROUP: &[(&str, &str, &str)] = &[("haproxy", "haproxy", "/var/lib/haproxy")];
+
 /// System groups created by `addgroup --system`: (package, group).
 const ADDGROUP: &[(&str, &str)] = &[("openssh-client", "_ssh")];
 
@@ -209,6 +214,21 @@ pub fn make_users(tree: &mut Tree, installed: &[&str], days: i64) -> Result<Db, 
     for c in confs {
         if let Some(t) = text(tree, &c) {
             sysusers(&mut db, &t);
+        }
+    }
+    for (pkg, name, home) in ADDUSER_GROUP {
+        if installed.contains(pkg) && !db.has_user(name) {
+            let gid = db.adduser_id(false);
+            db.add_group(name, gid);
+            let uid = db.adduser_id(true);
+            db.users.push((
+                (*name).to_owned(),
+                uid,
+                gid,
+                String::new(),
+                (*home).to_owned(),
+                "/usr/sbin/nologin".into(),
+            ));
         }
     }
     for (pkg, g) in ADDGROUP {

@@ -152,7 +152,12 @@ pub const NODE_FILES: &[NodeFile] = &[
     ),
     f("etc/rancher/k3s/join.yaml", 0o644, S::Init, R::JoinYaml),
     f("etc/exports", 0o644, S::NfsServer, R::Exports),
-    f("etc/haproxy/bakery.cfg", 0o644, S::LoadBalancers, R::Haproxy),
+    f(
+        "etc/haproxy/bakery.cfg",
+        0o644,
+        S::LoadBalancers,
+        R::Haproxy,
+    ),
     f(
         "etc/keepalived/check-haproxy.sh",
         0o755,

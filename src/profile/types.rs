@@ -220,8 +220,10 @@ impl FromStr for Role {
             "server" => Ok(Role::Server),
             "agent" => Ok(Role::Agent),
             "loadbalancer" => Ok(Role::LoadBalancer),
-            "load-balancer" | "lb" | "haproxy" => Err(Invalid::new(format!("unknown role \"{s}\""))
-                .hint("write role = \"loadbalancer\"")),
+            "load-balancer" | "lb" | "haproxy" => {
+                Err(Invalid::new(format!("unknown role \"{s}\""))
+                    .hint("write role = \"loadbalancer\""))
+            }
             "worker" => Err(Invalid::new("unknown role \"worker\"")
                 .hint("K3s calls workers \"agent\": write role = \"agent\"")),
             "master" | "control-plane" => {

@@ -29,7 +29,9 @@ pub fn traefik_config(p: &Profile) -> String {
 /// The Ingress of WordPress (appended to the WordPress manifest), when it has a host.
 pub fn wordpress_ingress(wp: &Wordpress, namespace: &str) -> Option<String> {
     let host = wp.host.as_deref()?;
-    let mut s = String::from("---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: wordpress\n");
+    let mut s = String::from(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: wordpress\n",
+    );
     let _ = writeln!(s, "  namespace: {namespace}\n  labels:\n    app: wordpress");
     let _ = writeln!(s, "spec:\n  ingressClassName: {INGRESS_CLASS}\n  rules:");
     let _ = writeln!(s, "    - host: {}", q(host));

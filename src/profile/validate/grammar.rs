@@ -106,12 +106,12 @@ pub fn ingress_host(s: &str) -> Result<(), Invalid> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     };
     if s.parse::<std::net::IpAddr>().is_ok() {
-        return Err(Invalid::new(format!("host {s:?} is an IP address")).hint(
-            "an Ingress matches host names; clients reach the address through a DNS name",
-        ));
+        return Err(Invalid::new(format!("host {s:?} is an IP address"))
+            .hint("an Ingress matches host names; clients reach the address through a DNS name"));
     }
     if s.len() <= 253 && name.split('.').all(label) {
         Ok(())

@@ -41,7 +41,10 @@ pub(super) fn loadbalancer(
     if lbs.len() > MAX_LOADBALANCERS {
         c.error(
             &nkey(lbs[MAX_LOADBALANCERS].0).key("role"),
-            format!("{} load-balancer nodes: at most {MAX_LOADBALANCERS} share one address", lbs.len()),
+            format!(
+                "{} load-balancer nodes: at most {MAX_LOADBALANCERS} share one address",
+                lbs.len()
+            ),
             "use one load-balancer node, or two that share [loadbalancer] address",
         );
     }
@@ -141,7 +144,10 @@ fn shared_address_rules(
     for pl in pools.iter().filter(|pl| pl.contains(a)) {
         c.error(
             k,
-            format!("load-balancer address {a} is in MetalLB pool \"{}\"", pl.name),
+            format!(
+                "load-balancer address {a} is in MetalLB pool \"{}\"",
+                pl.name
+            ),
             "keep the registration address out of every MetalLB pool",
         );
     }
@@ -159,11 +165,12 @@ pub(super) fn ingress(raw: &RawProfile, pools: &[Pool], c: &mut Collector<'_>) -
         "traefik" => Some(IngressController::Traefik),
         "none" => Some(IngressController::None),
         other => {
-            let hint = if other.eq_ignore_ascii_case("traefik") || other.eq_ignore_ascii_case("none") {
-                "write it in lowercase"
-            } else {
-                "controller is \"traefik\" (K3s's packaged Traefik) or \"none\""
-            };
+            let hint =
+                if other.eq_ignore_ascii_case("traefik") || other.eq_ignore_ascii_case("none") {
+                    "write it in lowercase"
+                } else {
+                    "controller is \"traefik\" (K3s's packaged Traefik) or \"none\""
+                };
             c.error(
                 &key.key("controller"),
                 format!("unknown ingress controller \"{other}\""),
@@ -190,7 +197,11 @@ pub(super) fn ingress(raw: &RawProfile, pools: &[Pool], c: &mut Collector<'_>) -
                 "Traefik's Service takes its address from MetalLB: pick one from [metallb] addresses",
             );
         }
-        if let Some(w) = raw.apps.wordpress.as_ref().and_then(|w| w.address.as_deref())
+        if let Some(w) = raw
+            .apps
+            .wordpress
+            .as_ref()
+            .and_then(|w| w.address.as_deref())
             && w == a.to_string()
         {
             c.error(

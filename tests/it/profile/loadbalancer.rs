@@ -8,7 +8,8 @@ use bakery_image::profile::{self, IngressController};
 use super::{BASE, errors, one, with_nodes};
 
 const LB: &str = "[[nodes]]\nhostname = \"lb1\"\nrole = \"loadbalancer\"\naddress = \"10.0.0.5\"\n";
-const LB2: &str = "[[nodes]]\nhostname = \"lb2\"\nrole = \"loadbalancer\"\naddress = \"10.0.0.6\"\n";
+const LB2: &str =
+    "[[nodes]]\nhostname = \"lb2\"\nrole = \"loadbalancer\"\naddress = \"10.0.0.6\"\n";
 
 #[test]
 fn one_loadbalancer_is_the_registration_address() {
@@ -25,7 +26,9 @@ fn one_loadbalancer_is_the_registration_address() {
 
 #[test]
 fn two_loadbalancers_share_an_address() {
-    let t = with_nodes(&format!("{LB}\n{LB2}\n[loadbalancer]\naddress = \"10.0.0.9\"\n"));
+    let t = with_nodes(&format!(
+        "{LB}\n{LB2}\n[loadbalancer]\naddress = \"10.0.0.9\"\n"
+    ));
     let p = profile::parse(Path::new("ok.toml"), &t).unwrap();
     assert!(p.loadbalancer.as_ref().unwrap().shared);
     assert_eq!(p.registration_address().to_string(), "10.0.0.9");
@@ -60,7 +63,8 @@ fn three_loadbalancers() {
     assert!(
         d.items
             .iter()
-            .any(|i| i.key.to_string() == "nodes[3].role" && i.message.contains("3 load-balancer nodes")),
+            .any(|i| i.key.to_string() == "nodes[3].role"
+                && i.message.contains("3 load-balancer nodes")),
         "{}",
         d.render()
     );
@@ -79,7 +83,9 @@ fn loadbalancer_without_static_address() {
 #[test]
 fn shared_address_is_the_vip() {
     one(
-        &with_nodes(&format!("{LB}\n{LB2}\n[loadbalancer]\naddress = \"10.0.0.100\"\n")),
+        &with_nodes(&format!(
+            "{LB}\n{LB2}\n[loadbalancer]\naddress = \"10.0.0.100\"\n"
+        )),
         "loadbalancer.address",
         23,
         "is the servers' VIP",
@@ -89,7 +95,9 @@ fn shared_address_is_the_vip() {
 #[test]
 fn shared_address_is_a_servers() {
     one(
-        &with_nodes(&format!("{LB}\n{LB2}\n[loadbalancer]\naddress = \"10.0.0.11\"\n")),
+        &with_nodes(&format!(
+            "{LB}\n{LB2}\n[loadbalancer]\naddress = \"10.0.0.11\"\n"
+        )),
         "loadbalancer.address",
         23,
         "is node s1's address",
@@ -111,7 +119,9 @@ fn shared_address_in_a_pool() {
 #[test]
 fn loadbalancer_address_in_a_pool() {
     one(
-        &with_nodes(&format!("{LB}\n[metallb]\naddresses = [\"10.0.0.2-10.0.0.9\"]\n")),
+        &with_nodes(&format!(
+            "{LB}\n[metallb]\naddresses = [\"10.0.0.2-10.0.0.9\"]\n"
+        )),
         "metallb.addresses[0]",
         18,
         "contains node lb1's address",
@@ -160,9 +170,14 @@ fn loadbalancer_table_without_loadbalancer_nodes() {
 
 #[test]
 fn unknown_role_hints_loadbalancer() {
-    let d = errors(&with_nodes(&LB.replace("\"loadbalancer\"", "\"load-balancer\"")));
+    let d = errors(&with_nodes(
+        &LB.replace("\"loadbalancer\"", "\"load-balancer\""),
+    ));
     assert_eq!(d.items.len(), 1, "{}", d.render());
-    assert_eq!(d.items[0].hint.as_deref(), Some("write role = \"loadbalancer\""));
+    assert_eq!(
+        d.items[0].hint.as_deref(),
+        Some("write role = \"loadbalancer\"")
+    );
 }
 
 #[test]
@@ -224,7 +239,10 @@ fn wordpress_host() {
         &with_nodes(&format!("{WP}host = \"blog.example.com\"\n")),
     )
     .unwrap();
-    assert_eq!(p.wordpress.unwrap().host.as_deref(), Some("blog.example.com"));
+    assert_eq!(
+        p.wordpress.unwrap().host.as_deref(),
+        Some("blog.example.com")
+    );
     for (bad, msg) in [
         ("Blog.Example", "is not a DNS name"),
         ("10.0.0.201", "is an IP address"),
@@ -239,13 +257,17 @@ fn wordpress_host() {
         );
     }
     one(
-        &with_nodes(&format!("{WP}host = \"blog.example.com\"\n\n[ingress]\ncontroller = \"none\"\n")),
+        &with_nodes(&format!(
+            "{WP}host = \"blog.example.com\"\n\n[ingress]\ncontroller = \"none\"\n"
+        )),
         "apps.wordpress.host",
         20,
         "needs an ingress controller",
     );
     one(
-        &with_nodes(&format!("{WP}host = \"blog.example.com\"\naddress = \"10.0.0.200\"\n")),
+        &with_nodes(&format!(
+            "{WP}host = \"blog.example.com\"\naddress = \"10.0.0.200\"\n"
+        )),
         "apps.wordpress.address",
         21,
         "does nothing with host",
