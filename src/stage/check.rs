@@ -167,6 +167,15 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
             "add the tzdata package, or set cluster.timezone to a zone the base has",
         );
     }
+    // HAProxy drops to Debian's haproxy user, which the package's postinst makes: a
+    // haproxy unpacked from sources.packages has no user.
+    if req.haproxy && !has_user(tree, "haproxy") {
+        missing.push(Missing {
+            what: "user haproxy".into(),
+            looked_for: vec!["etc/passwd".into()],
+            hint: "install haproxy into the base (mmdebstrap --include=haproxy, or [sources.debian]): its postinst makes the user; a .deb in sources.packages is only unpacked".into(),
+        });
+    }
     if !req.kernel_modules.is_empty() {
         let (dirs, have) = kernel_modules(tree);
         for m in &req.kernel_modules {
@@ -192,6 +201,21 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
     } else {
         Err(MissingParts(missing))
     }
+}
+
+/// Whether `etc/passwd` of the tree has a line for `user`.
+fn has_user(tree: &Tree, user: &str) -> bool {
+    let Some((_, e)) = lookup(tree, "etc/passwd") else {
+        return false;
+    };
+    let Kind::File(data) = &e.kind else {
+        return false;
+    };
+    data.read().is_ok_and(|t| {
+        String::from_utf8_lossy(&t)
+            .lines()
+            .any(|l| l.split(':').next() == Some(user))
+    })
 }
 
 fn is_file(tree: &Tree, path: &str) -> bool {
@@ -284,6 +308,7 @@ mod tests {
                 "rpc.nfsd",
                 "exportfs",
                 "time zone Europe/Berlin",
+                "user haproxy",
                 "kernel module overlay",
                 "kernel module br_netfilter",
                 "kernel module ext4"
@@ -323,6 +348,12 @@ mod tests {
         t.add_bytes(
             "usr/lib/modules/6.1.0-1-arm64/modules.builtin",
             "kernel/fs/ext4/ext4.ko\n",
+            0o644,
+        )
+        .unwrap();
+        t.add_bytes(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nhaproxy:x:100:101::/var/lib/haproxy:/usr/sbin/nologin\n",
             0o644,
         )
         .unwrap();

@@ -106,7 +106,10 @@ fn kubeconfig_prints_the_chosen_server_and_refuses_bad_choices_with_exit_1() {
     let p = profile.to_str().unwrap();
     // No secrets yet: a user error with a hint, nothing generated.
     let err = stderr_of(&["kubeconfig", p], 1);
-    assert!(err.contains("no secrets directory") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("no secrets directory") && err.contains("hint:"),
+        "{err}"
+    );
     assert!(!d.path().join("ci.secrets").exists());
     // Secrets as a build makes them (the library call the build uses).
     let prof = bakery_image::profile::load(&profile).unwrap();
@@ -123,7 +126,10 @@ fn kubeconfig_prints_the_chosen_server_and_refuses_bad_choices_with_exit_1() {
         }
         let out = bin().args(&args).assert().code(0).get_output().clone();
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.contains(&format!("server: \"https://{want}:6443\"")), "{text}");
+        assert!(
+            text.contains(&format!("server: \"https://{want}:6443\"")),
+            "{text}"
+        );
     }
     for (bad, msg) in [("ci-a1", "not a server"), ("nosuch", "neither vip, lb")] {
         let err = stderr_of(&["kubeconfig", p, "--server", bad], 1);
