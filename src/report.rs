@@ -61,7 +61,7 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
     if let Some(lb) = &plan.loadbalancer {
         let _ = writeln!(
             o,
-            "  load balancer {} ({}{}): HAProxy to {}; registration address of agents and servers 2..n{}",
+            "  load balancer {} ({}{}): HAProxy to {}; the agents register through it{}",
             lb.address,
             lb.nodes.join(" and "),
             if lb.shared {
