@@ -213,6 +213,41 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
         rows.push(vec![a.role.clone(), what, format!("sha256 {digest}")]);
     }
     o.push_str(&table(&rows));
+    if let Some(d) = &p.sources.debian {
+        let kernel = d.kernel.as_ref().map_or_else(
+            || {
+                format!(
+                    "{} (the board's)",
+                    crate::debian::select::board_packages(p.image.board).0
+                )
+            },
+            |k| match &k.suite {
+                Some(s) => format!("{}/{s}", k.name),
+                None => k.name.clone(),
+            },
+        );
+        let mirror = d
+            .mirror
+            .as_deref()
+            .unwrap_or("none: BAKERY_DEBIAN_MIRROR gives it");
+        let _ = writeln!(
+            o,
+            "  base: Debian {} ({}){}, kernel {kernel}\n  mirror: {mirror}",
+            d.suites.join(" + "),
+            d.components.join(", "),
+            match d.packages.len() {
+                0 => String::new(),
+                n => format!(", the runtime's packages + {n} of the profile"),
+            },
+        );
+        let lock = crate::debian::lock::path_for(&p.path);
+        let state = if lock.is_file() {
+            "the build fetches exactly its packages"
+        } else {
+            "absent: the first build resolves the set and writes it"
+        };
+        let _ = writeln!(o, "  lock: {} ({state})", lock.display());
+    }
     let _ = writeln!(o);
     let boot = plan.nodes.first().map(|n| &n.boot_partition);
     let _ = writeln!(o, "images ({}):", p.image.partition_table_name());

@@ -134,6 +134,7 @@ pub fn run(
     let mut fopts = FetchOptions::new(cache_dir);
     fopts.offline = opts.offline;
     let fetched = fetch::fetch_all(&plan.artifacts, &fopts, reporter)?;
+    let t_base = Instant::now();
     let debian = debian_base(profile, &fopts, false, reporter)?;
     let mut parts = Parts::new(&fetched);
     if let Some(a) = &debian {
@@ -142,6 +143,8 @@ pub fn run(
 
     tracing::info!("composing the system tree");
     let mut system = compose_system(profile, &parts, work.path())?;
+    // The base from [sources.debian]: packages checked in the cache, unpacked, configured.
+    let base_seconds = debian.as_ref().map(|_| t_base.elapsed().as_secs_f64());
     let timestamp = build_timestamp(profile, &system)?;
     finish_system(profile, &mut system, timestamp, !opts.skip_base_check)?;
     let compose_seconds = t0.elapsed().as_secs_f64();
@@ -224,6 +227,7 @@ pub fn run(
         &images,
         timestamp,
         record::Timings {
+            base_seconds,
             compose_seconds,
             total_seconds: t0.elapsed().as_secs_f64(),
         },

@@ -24,6 +24,9 @@ pub struct Input {
 
 #[derive(Debug, Serialize)]
 pub struct Timings {
+    /// Assembling the base from `[sources.debian]` (None for a prepared base).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_seconds: Option<f64>,
     pub compose_seconds: f64,
     pub total_seconds: f64,
 }

@@ -81,7 +81,12 @@ pub fn assemble(
             resolve_lock(inputs, &keys, &prefer, opts, reporter)?
         }
     };
-    let mirror = mirror(inputs.debian)?;
+    // An offline build takes the locked packages from the cache by their sha256, so it
+    // needs no mirror; the name only shows in the list of what the cache lacks.
+    let mirror = match mirror(inputs.debian) {
+        Err(DebianError::NoMirror) if opts.offline => "<sources.debian.mirror>".to_owned(),
+        m => m?,
+    };
     let artifacts: Vec<Artifact> = lock
         .packages
         .iter()

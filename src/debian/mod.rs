@@ -14,6 +14,7 @@ pub mod deb822;
 pub mod lock;
 pub mod openpgp;
 pub mod packages;
+pub mod pam;
 pub mod release;
 pub mod resolve;
 pub mod select;

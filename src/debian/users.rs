@@ -15,8 +15,7 @@ const ADDUSER: &[(&str, &str, &str)] = &[
 ];
 
 /// System users with a group of their own (`adduser --system --group`), by package:
-/// (package, user and group, home). Debian's haproxy postinst makes `haproxy` this way
-/// before the other packages' scripts run (their ids follow it in a debootstrapped base).
+/// (package, user and group, home). Debian's haproxy postinst makes `haproxy` this way.
 const ADDUSER_GROUP: &[(&str, &str, &str)] = &[("haproxy", "haproxy", "/var/lib/haproxy")];
 
 /// System groups created by `addgroup --system`: (package, group).
@@ -29,7 +28,18 @@ pub struct Db {
     pub users: Vec<(String, u32, u32, String, String, String)>,
     /// name, gid, members
     pub groups: Vec<(String, u32, Vec<String>)>,
+    /// Users' shadow fields as the creating tool writes them: the password, and the
+    /// fields after the day of the last change. Absent: base-passwd's `*` and ageing.
+    pub shadow: std::collections::BTreeMap<String, (&'static str, &'static str)>,
+    /// Groups' gshadow password (absent: `*`).
+    pub gshadow: std::collections::BTreeMap<String, &'static str>,
 }
+
+/// systemd-sysusers' shadow entries: locked (`!*`), no ageing; `u!` also expires.
+const SYSUSERS_SHADOW: (&str, &str) = ("!*", ":::::");
+const SYSUSERS_LOCKED_SHADOW: (&str, &str) = ("!*", "::::1:");
+/// adduser --system's: a disabled password (`!`), no ageing.
+const ADDUSER_SHADOW: (&str, &str) = ("!", ":::::");
 
 impl Db {
     fn uid_free(&self, id: u32) -> bool {
@@ -56,12 +66,15 @@ impl Db {
             })
             .unwrap_or(999)
     }
-    /// systemd-sysusers' choice: the highest free id of 999 down.
-    fn sysusers_id(&self, uid: bool, gid: bool) -> u32 {
-        (1..=999)
-            .rev()
-            .find(|&i| (!uid || self.uid_free(i)) && (!gid || self.gid_free(i)))
-            .unwrap_or(1)
+    /// systemd-sysusers' test for a new id of `name`: no user (`uid`) or group (else)
+    /// holds it, and no entry of the other kind holds it under another name.
+    fn id_ok(&self, id: u32, name: &str, uid: bool) -> bool {
+        let user_other = self.users.iter().any(|u| u.1 == id && (uid || u.0 != name));
+        let group_other = self
+            .groups
+            .iter()
+            .any(|g| g.1 == id && (!uid || g.0 != name));
+        !user_other && !group_other
     }
     fn add_group(&mut self, name: &str, gid: u32) {
         if self.gid(name).is_none() {
@@ -109,68 +122,148 @@ fn fields(line: &str) -> Vec<String> {
     out
 }
 
-/// Apply one sysusers.d file (u, g and m lines; other types are left to boot).
-fn sysusers(db: &mut Db, conf: &str) {
-    for line in conf
-        .lines()
+/// One sysusers.d item: `g` or `u` (`m` lines are applied after both).
+struct Item {
+    /// `u!`: the account is also expired in shadow.
+    locked: bool,
+    name: String,
+    /// The id field: "-", "123", "123:456", "-:group", "123:group".
+    ids: String,
+    gecos: String,
+    home: String,
+    shell: String,
+}
+
+/// One `systemd-sysusers FILE...` run over `confs` (in the order given), allocating as
+/// systemd 257 does: every group first, then every user (with the group of its own name
+/// made just before it); a free id is searched from 999 down with ONE cursor per run,
+/// shared by users and groups, and an id is free only when no user or group of another
+/// name holds it (uid and gid alike).
+fn sysusers_run(db: &mut Db, confs: &[&str]) {
+    let (mut groups, mut users, mut members) = (Vec::new(), Vec::new(), Vec::new());
+    for line in confs
+        .iter()
+        .flat_map(|c| c.lines())
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
     {
         let f = fields(line);
-        let get = |i: usize| f.get(i).map(String::as_str).filter(|s| *s != "-");
-        match (f.first().map(|s| s.trim_end_matches('!')), get(1)) {
-            (Some("g"), Some(name)) => {
-                let gid = get(2)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or_else(|| db.sysusers_id(false, true));
-                db.add_group(name, gid);
-            }
-            (Some("u"), Some(name)) if !db.has_user(name) => {
-                let ids = get(2).unwrap_or("");
-                let (uid_s, gid_s) = ids.split_once(':').unwrap_or((ids, ""));
-                let uid = uid_s
-                    .parse()
-                    .ok()
-                    .filter(|&u| db.uid_free(u))
-                    .unwrap_or_else(|| db.sysusers_id(true, true));
-                let gid = match gid_s {
-                    "" => db.gid(name).unwrap_or_else(|| {
-                        let g = if db.gid_free(uid) {
-                            uid
-                        } else {
-                            db.sysusers_id(false, true)
-                        };
-                        db.add_group(name, g);
-                        g
-                    }),
-                    g => g.parse().ok().or_else(|| db.gid(g)).unwrap_or(65534),
-                };
-                let home = get(4).unwrap_or("/").to_owned();
-                let shell = get(5).unwrap_or("/usr/sbin/nologin").to_owned();
-                db.users.push((
-                    name.to_owned(),
-                    uid,
-                    gid,
-                    get(3).unwrap_or("").to_owned(),
-                    home,
-                    shell,
-                ));
-            }
-            (Some("m"), Some(user)) => {
-                if let (Some(group), true) = (get(2), db.has_user(user))
-                    && let Some(g) = db.groups.iter_mut().find(|g| g.0 == group)
-                    && !g.2.iter().any(|m| m == user)
-                {
-                    g.2.push(user.to_owned());
-                }
-            }
+        let get = |i: usize| f.get(i).map(String::as_str).unwrap_or("-");
+        let locked = f.first().is_some_and(|s| s.ends_with('!'));
+        let item = || Item {
+            locked,
+            name: get(1).to_owned(),
+            ids: get(2).to_owned(),
+            gecos: get(3).to_owned(),
+            home: get(4).to_owned(),
+            shell: get(5).to_owned(),
+        };
+        match f.first().map(|s| s.trim_end_matches('!')) {
+            Some("g") if get(1) != "-" => groups.push(item()),
+            Some("u") if get(1) != "-" => users.push(item()),
+            Some("m") => members.push((get(1).to_owned(), get(2).to_owned())),
             _ => {}
+        }
+    }
+    let mut cursor = 1000u32;
+    let mut next_free = |db: &Db, name: &str, uid: bool| -> u32 {
+        while cursor > 1 {
+            cursor -= 1;
+            if db.id_ok(cursor, name, uid) {
+                return cursor;
+            }
+        }
+        1
+    };
+    for g in &groups {
+        if db.gid(&g.name).is_some() {
+            continue;
+        }
+        let gid = g
+            .ids
+            .parse()
+            .ok()
+            .filter(|&id| db.id_ok(id, &g.name, false))
+            .unwrap_or_else(|| next_free(db, &g.name, false));
+        db.add_group(&g.name, gid);
+        db.gshadow.insert(g.name.clone(), "!*");
+    }
+    for u in &users {
+        if db.has_user(&u.name) {
+            continue;
+        }
+        let (uid_s, gid_s) = u.ids.split_once(':').unwrap_or((&u.ids, "-"));
+        let want_uid: Option<u32> = uid_s.parse().ok();
+        let gid = match gid_s {
+            "-" => match db.gid(&u.name) {
+                Some(g) => g,
+                None => {
+                    let g = want_uid
+                        .filter(|&id| db.id_ok(id, &u.name, false))
+                        .unwrap_or_else(|| next_free(db, &u.name, false));
+                    db.add_group(&u.name, g);
+                    db.gshadow.insert(u.name.clone(), "!*");
+                    g
+                }
+            },
+            g => g.parse().ok().or_else(|| db.gid(g)).unwrap_or(65534),
+        };
+        let uid = want_uid
+            .filter(|&id| db.id_ok(id, &u.name, true))
+            .or(Some(gid).filter(|&id| db.id_ok(id, &u.name, true)))
+            .unwrap_or_else(|| next_free(db, &u.name, true));
+        let dash = |s: &str, default: &str| {
+            if s == "-" {
+                default.to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        let shadow = if u.locked {
+            SYSUSERS_LOCKED_SHADOW
+        } else {
+            SYSUSERS_SHADOW
+        };
+        db.shadow.insert(u.name.clone(), shadow);
+        db.users.push((
+            u.name.clone(),
+            uid,
+            gid,
+            dash(&u.gecos, ""),
+            dash(&u.home, "/"),
+            dash(&u.shell, "/usr/sbin/nologin"),
+        ));
+    }
+    for (user, group) in members {
+        if db.has_user(&user)
+            && let Some(g) = db.groups.iter_mut().find(|g| g.0 == group)
+            && !g.2.contains(&user)
+        {
+            g.2.push(user);
         }
     }
 }
 
-/// Build the database for a tree holding `installed` packages; write the four files.
-pub fn make_users(tree: &mut Tree, installed: &[&str], days: i64) -> Result<Db, String> {
+/// The sysusers.d files a maintainer script passes to `systemd-sysusers`.
+pub fn sysusers_calls(script: &str) -> Vec<Vec<String>> {
+    script
+        .lines()
+        .filter(|l| l.contains("systemd-sysusers") && !l.trim_start().starts_with('#'))
+        .map(|l| {
+            l.split_whitespace()
+                .filter(|w| w.ends_with(".conf") && !w.contains(['$', '/', '"']))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Build the database for a tree holding `pkgs` (name and postinst, in the order dpkg
+/// would configure them); write the four files. Each package's `systemd-sysusers` calls
+/// and `adduser` table entries apply in that order; the sysusers.d files no script names
+/// apply last, in one run, as systemd-sysusers.service would at boot.
+pub fn make_users(tree: &mut Tree, pkgs: &[(&str, Option<&str>)], days: i64) -> Result<Db, String> {
     let mut db = Db::default();
     let passwd = text(tree, "usr/share/base-passwd/passwd.master")
         .ok_or("base-passwd is not in the package set (no passwd.master)")?;
@@ -206,50 +299,64 @@ pub fn make_users(tree: &mut Tree, installed: &[&str], days: i64) -> Result<Db, 
             ));
         }
     }
-    let confs: Vec<String> = tree
-        .children("usr/lib/sysusers.d")
-        .map(|(p, _)| p.to_owned())
-        .filter(|p| p.ends_with(".conf"))
-        .collect();
-    for c in confs {
-        if let Some(t) = text(tree, &c) {
-            sysusers(&mut db, &t);
+    let conf = |name: &str| text(tree, &format!("usr/lib/sysusers.d/{name}"));
+    let mut applied: Vec<String> = Vec::new();
+    for (pkg, postinst) in pkgs {
+        for call in postinst.map(sysusers_calls).unwrap_or_default() {
+            let texts: Vec<String> = call.iter().filter_map(|c| conf(c)).collect();
+            sysusers_run(
+                &mut db,
+                &texts.iter().map(String::as_str).collect::<Vec<_>>(),
+            );
+            applied.extend(call);
         }
-    }
-    for (pkg, name, home) in ADDUSER_GROUP {
-        if installed.contains(pkg) && !db.has_user(name) {
-            let gid = db.adduser_id(false);
-            db.add_group(name, gid);
-            let uid = db.adduser_id(true);
-            db.users.push((
-                (*name).to_owned(),
-                uid,
-                gid,
-                String::new(),
-                (*home).to_owned(),
-                "/usr/sbin/nologin".into(),
-            ));
-        }
-    }
-    for (pkg, g) in ADDGROUP {
-        if installed.contains(pkg) {
+        for (_, g) in ADDGROUP.iter().filter(|(p, _)| p == pkg) {
             let id = db.adduser_id(false);
             db.add_group(g, id);
+            db.gshadow.insert((*g).to_owned(), "!");
+        }
+        for (_, name, home) in ADDUSER_GROUP.iter().filter(|(p, ..)| p == pkg) {
+            if !db.has_user(name) {
+                let gid = db.adduser_id(false);
+                db.add_group(name, gid);
+                db.gshadow.insert((*name).to_owned(), "!");
+                let uid = db.adduser_id(true);
+                db.shadow.insert((*name).to_owned(), ADDUSER_SHADOW);
+                db.users.push((
+                    (*name).to_owned(),
+                    uid,
+                    gid,
+                    String::new(),
+                    (*home).to_owned(),
+                    "/usr/sbin/nologin".into(),
+                ));
+            }
+        }
+        for (_, user, home) in ADDUSER.iter().filter(|(p, ..)| p == pkg) {
+            if !db.has_user(user) {
+                let id = db.adduser_id(true);
+                db.shadow.insert((*user).to_owned(), ADDUSER_SHADOW);
+                db.users.push((
+                    (*user).to_owned(),
+                    id,
+                    65534,
+                    String::new(),
+                    (*home).to_owned(),
+                    "/usr/sbin/nologin".into(),
+                ));
+            }
         }
     }
-    for (pkg, user, home) in ADDUSER {
-        if installed.contains(pkg) && !db.has_user(user) {
-            let id = db.adduser_id(true);
-            db.users.push((
-                (*user).to_owned(),
-                id,
-                65534,
-                String::new(),
-                (*home).to_owned(),
-                "/usr/sbin/nologin".into(),
-            ));
-        }
-    }
+    let rest: Vec<String> = tree
+        .children("usr/lib/sysusers.d")
+        .map(|(p, _)| p.rsplit('/').next().unwrap_or(p).to_owned())
+        .filter(|n| n.ends_with(".conf") && !applied.contains(n))
+        .filter_map(|n| conf(&n))
+        .collect();
+    sysusers_run(
+        &mut db,
+        &rest.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     write(tree, &db, days).map_err(|e| e.to_string())?;
     Ok(db)
 }
@@ -263,7 +370,14 @@ fn write(tree: &mut Tree, db: &Db, days: i64) -> Result<(), crate::stage::tree::
     let shadow: String = db
         .users
         .iter()
-        .map(|u| format!("{}:*:{days}:0:99999:7:::\n", u.0))
+        .map(|u| {
+            let (pw, rest) = db
+                .shadow
+                .get(&u.0)
+                .copied()
+                .unwrap_or(("*", "0:99999:7:::"));
+            format!("{}:{pw}:{days}:{rest}\n", u.0)
+        })
         .collect();
     let group: String = db
         .groups
@@ -273,7 +387,10 @@ fn write(tree: &mut Tree, db: &Db, days: i64) -> Result<(), crate::stage::tree::
     let gshadow: String = db
         .groups
         .iter()
-        .map(|g| format!("{}:*::{}\n", g.0, g.2.join(",")))
+        .map(|g| {
+            let pw = db.gshadow.get(&g.0).copied().unwrap_or("*");
+            format!("{}:{pw}::{}\n", g.0, g.2.join(","))
+        })
         .collect();
     let shadow_gid = db.gid("shadow").unwrap_or(0);
     tree.add_bytes("etc/passwd", passwd, 0o644)?;
@@ -293,19 +410,87 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sysusers_lines_allocate_like_systemd() {
+    fn sysusers_runs_allocate_like_systemd() {
         let mut db = Db::default();
         db.groups.push(("nogroup".into(), 65534, vec![]));
-        sysusers(
+        db.users.push((
+            "nobody".into(),
+            65534,
+            65534,
+            String::new(),
+            "/".into(),
+            "/".into(),
+        ));
+        // The four runs of a trixie install, in dpkg's configure order (ids as
+        // systemd-sysusers gave them in an mmdebstrap tree).
+        sysusers_run(
             &mut db,
-            "# c\nu systemd-network 998 \"systemd Network Management\" /\nu! systemd-timesync - \"systemd Time Synchronization\"\ng  wheel -\nm systemd-network wheel\n",
+            &[
+                "g systemd-journal - -\n",
+                "u! systemd-network - \"systemd Network Management\"\n",
+            ],
         );
-        assert_eq!(db.users[0].1, 998);
-        assert_eq!(db.users[0].3, "systemd Network Management");
-        assert_eq!((db.users[1].1, db.users[1].2), (999, 999));
-        let wheel = db.groups.iter().find(|g| g.0 == "wheel").unwrap();
-        assert_eq!(wheel.1, 997);
-        assert_eq!(wheel.2, ["systemd-network"]);
+        sysusers_run(
+            &mut db,
+            &["g input -\ng sgx -\ng clock -\ng kvm -\ng render -\n"],
+        );
+        sysusers_run(&mut db, &["u sshd -:nogroup \"sshd user\" /run/sshd\n"]);
+        sysusers_run(
+            &mut db,
+            &[
+                "u! systemd-timesync - \"systemd Time Synchronization\"\ng wheel -\nm systemd-timesync wheel\n",
+            ],
+        );
+        let uid = |n: &str| {
+            db.users
+                .iter()
+                .find(|u| u.0 == n)
+                .map(|u| (u.1, u.2))
+                .unwrap()
+        };
+        let gid = |n: &str| db.gid(n).unwrap();
+        assert_eq!(
+            (gid("systemd-journal"), uid("systemd-network")),
+            (999, (998, 998))
+        );
+        assert_eq!(
+            [
+                gid("input"),
+                gid("sgx"),
+                gid("clock"),
+                gid("kvm"),
+                gid("render")
+            ],
+            [997, 996, 995, 994, 993]
+        );
+        assert_eq!(
+            uid("sshd"),
+            (992, 65534),
+            "992: 997..993 are gids of other names"
+        );
+        assert_eq!(
+            gid("wheel"),
+            999 - 8,
+            "groups of a run first: wheel before timesync's own"
+        );
+        assert_eq!(uid("systemd-timesync"), (990, 990));
+        assert_eq!(
+            db.groups.iter().find(|g| g.0 == "wheel").unwrap().2,
+            ["systemd-timesync"]
+        );
+        assert_eq!(
+            db.users.iter().find(|u| u.0 == "sshd").unwrap().4,
+            "/run/sshd"
+        );
         assert_eq!(db.adduser_id(true), 100);
+    }
+
+    #[test]
+    fn postinst_sysusers_calls() {
+        let s = "if [ -z \"${DPKG_ROOT:-}\" ]; then\n   systemd-sysusers ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} basic.conf systemd-journal.conf\nfi\n# systemd-sysusers x.conf\n";
+        assert_eq!(
+            sysusers_calls(s),
+            [vec!["basic.conf".to_owned(), "systemd-journal.conf".into()]]
+        );
     }
 }

@@ -326,12 +326,23 @@ fn assembled_trixie_base_passes_the_runtime_check_and_is_configured() {
 }
 
 /// The whole CLI build from `[sources.debian]`: lock written beside the profile, an SPDX
-/// SBOM the reference validator accepts; then an offline rebuild with the mirror gone
-/// gives byte-identical images from the lock and the cache alone.
+/// SBOM the reference validator accepts; then an offline rebuild with the mirror gone gives
+/// byte-identical images from the lock and the cache alone, built with no root: as an
+/// unprivileged user (`nobody`, by setpriv when the test runs as root) whose only writable
+/// places are the profile's directory (lock, secrets, output) and its own cache (a
+/// hard-linked copy of the warm one, whose files it can read but not change).
 #[test]
-fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline() {
+fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline_unprivileged() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let Some(mirror) = host_mirror() else { return };
-    let dir = tempfile::tempdir().unwrap();
+    let root = crate::util::sh("id -u").trim() == "0";
+    if root && !crate::need::have(&["setpriv"]) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (dir, user_cache) = (tmp.path().join("work"), tmp.path().join("cache"));
+    std::fs::create_dir(&dir).unwrap();
     let text = std::fs::read_to_string(crate::root().join("profiles/ci-aarch64.toml")).unwrap();
     let start = text.find("[sources]").unwrap();
     let standin = crate::root().join("ci/k3s-standin/k3s");
@@ -340,31 +351,26 @@ fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline() {
         &text[..start].replace("data-size", "format = \"raw\"\ndata-size"),
         standin.display()
     );
-    let profile = dir.path().join("deb.toml");
+    let profile = dir.join("deb.toml");
     std::fs::write(&profile, text).unwrap();
-    let build = |out: &str, mirror: &str, offline: bool| {
-        let mut c = crate::bin();
-        c.env("BAKERY_DEBIAN_MIRROR", mirror)
-            .env("BAKERY_CACHE_DIR", cache_dir())
-            .arg("build")
-            .arg(&profile)
-            .arg("--out")
-            .arg(dir.path().join(out));
-        if offline {
-            c.arg("--offline");
-        }
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "build failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    build("out1", &mirror, false);
-    let lock = dir.path().join("deb.lock");
+    let o = crate::bin()
+        .env("BAKERY_DEBIAN_MIRROR", &mirror)
+        .env("BAKERY_CACHE_DIR", cache_dir())
+        .arg("build")
+        .arg(&profile)
+        .arg("--out")
+        .arg(dir.join("out1"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lock = dir.join("deb.lock");
     let locked = std::fs::read_to_string(&lock).unwrap();
     assert!(locked.contains("name = \"systemd\""), "{locked}");
-    let sbom = dir.path().join("out1/sbom.spdx.json");
+    let sbom = dir.join("out1/sbom.spdx.json");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sbom).unwrap()).unwrap();
     let names: Vec<&str> = doc["packages"]
         .as_array()
@@ -378,16 +384,97 @@ fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline() {
     );
     // The SPDX project's validator (from PyPI, in a private venv).
     crate::util::run(std::process::Command::new(crate::root().join("ci/validate-sbom")).arg(&sbom));
-    build("out2", "http://127.0.0.1:9/debian", true);
+
+    // The rebuild: offline, no mirror, no root.
+    let bin = assert_cmd::cargo::cargo_bin("bakery-image");
+    let mut c = if root {
+        let cmd = |args: &[&std::ffi::OsStr]| {
+            crate::util::run(std::process::Command::new(args[0]).args(&args[1..]))
+        };
+        cmd(&[
+            "cp".as_ref(),
+            "-al".as_ref(),
+            cache_dir().as_os_str(),
+            user_cache.as_os_str(),
+        ]);
+        cmd(&[
+            "chown".as_ref(),
+            "-R".as_ref(),
+            "65534:65534".as_ref(),
+            dir.as_os_str(),
+        ]);
+        // Only the cache's directories become the user's: its files stay root's.
+        crate::util::run(std::process::Command::new("find").arg(&user_cache).args([
+            "-type",
+            "d",
+            "-exec",
+            "chown",
+            "65534:65534",
+            "{}",
+            "+",
+        ]));
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin);
+        c
+    } else {
+        crate::util::run(
+            std::process::Command::new("cp")
+                .arg("-r")
+                .arg(cache_dir())
+                .arg(&user_cache),
+        );
+        std::process::Command::new(&bin)
+    };
+    let o = c
+        .env("BAKERY_CACHE_DIR", &user_cache)
+        .env("BAKERY_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
+        .env("HOME", &dir)
+        .current_dir(&dir)
+        .arg("build")
+        .arg(&profile)
+        .args(["--offline", "--out"])
+        .arg(dir.join("out2"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "the unprivileged offline rebuild failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(&lock).unwrap(),
         locked,
         "the lock is honoured, not rewritten"
     );
-    let sums = |o: &str| std::fs::read_to_string(dir.path().join(o).join("SHA256SUMS")).unwrap();
+    let sums = |o: &str| std::fs::read_to_string(dir.join(o).join("SHA256SUMS")).unwrap();
     assert_eq!(
         sums("out1"),
         sums("out2"),
-        "same profile and lock, same images"
+        "same profile and lock, same images, whoever builds them"
+    );
+    let img = dir.join("out2/ci-s1.img");
+    if root {
+        assert_eq!(
+            std::fs::metadata(&img).unwrap().uid(),
+            65534,
+            "written by the user"
+        );
+    }
+    // Inside, the system is root's all the same: owners and the setuid bit come from the
+    // packages, not from who built it (unsquashfs lists p2 in place).
+    let table = crate::util::sh(&format!("sfdisk -J {}", img.display()));
+    let table: serde_json::Value = serde_json::from_str(&table).unwrap();
+    let p2 = table["partitiontable"]["partitions"][1]["start"]
+        .as_u64()
+        .unwrap();
+    let listing = crate::util::sh(&format!(
+        "unsquashfs -o {} -lln {} usr/bin/passwd",
+        p2 * 512,
+        img.display()
+    ));
+    assert!(
+        listing.contains("-rwsr-xr-x 0/0"),
+        "passwd is setuid root in the image: {listing}"
     );
 }
