@@ -72,6 +72,23 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             out.write_all(crate::cluster::inventory::list(&p.secrets_dir, &p)?.as_bytes())?;
         }
+        Cmd::Kubeconfig(a) => {
+            let p = load(&a.profile)?;
+            let server = match &a.server {
+                None => p.registration_address(),
+                Some(s) => crate::cluster::ApiServer::parse(s)
+                    .address(&p)
+                    .map_err(UserError)?,
+            };
+            let secrets = crate::cluster::Secrets::open(&p.secrets_dir)?.ok_or_else(|| {
+                UserError(format!(
+                    "no secrets directory {}\nhint: run `bakery-image build` first: it generates the cluster's CA and admin certificate",
+                    p.secrets_dir.display()
+                ))
+            })?;
+            let text = crate::cluster::kubeconfig_for(&p, &secrets, server)?;
+            out.write_all(text.as_bytes())?;
+        }
         Cmd::Fetch(a) => {
             let p = load(&a.profile)?;
             let plan = plan::plan(&p);

@@ -32,6 +32,9 @@ pub enum Cmd {
     /// List the cluster's secrets (names, kinds, fingerprints; never values) or rotate one.
     #[command(after_help = EXIT_CODES)]
     Secrets(SecretsArgs),
+    /// Print the admin kubeconfig (from the existing secrets) naming the API address of
+    /// your choice: --server vip, lb (the load balancer) or a server's name.
+    Kubeconfig(KubeconfigArgs),
     /// Download and verify every part the profile pins into the cache, without building.
     #[command(after_help = EXIT_CODES)]
     Fetch(FetchArgs),
@@ -57,6 +60,16 @@ pub enum Cmd {
 pub struct ProfileArgs {
     /// The cluster profile (TOML).
     pub profile: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The cluster profile (TOML); its secrets directory must exist (run build first).
+    pub profile: PathBuf,
+    /// The API address: "vip", "lb" (the load balancer) or a server's hostname [default:
+    /// lb when the profile has a load balancer, else vip; what out/kubeconfig names].
+    #[arg(long, value_name = "vip|lb|NODE")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Args)]

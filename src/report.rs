@@ -56,8 +56,25 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
     let _ = writeln!(
         o,
         "  API VIP {} (keepalived on the servers), kubeconfig server https://{}:6443",
-        plan.vip, plan.vip
+        plan.vip, plan.registration
     );
+    if let Some(lb) = &plan.loadbalancer {
+        let _ = writeln!(
+            o,
+            "  load balancer {} ({}{}): HAProxy to {}; the agents register through it{}",
+            lb.address,
+            lb.nodes.join(" and "),
+            if lb.shared {
+                ", shared through keepalived"
+            } else {
+                ""
+            },
+            lb.backends.join(", "),
+            lb.ingress
+                .map(|a| format!("; ports 80, 443 to the ingress {a}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(o);
     let _ = writeln!(o, "nodes:");
     let mut rows = vec![
@@ -77,7 +94,11 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
                 peers.join(" or ")
             ),
             Join::Server { url } => format!("server {url}"),
+            Join::Agent { url } if plan.loadbalancer.is_some() => {
+                format!("agent {url} (load balancer)")
+            }
             Join::Agent { url } => format!("agent {url} (VIP)"),
+            Join::LoadBalancer { .. } => "runs no K3s: forwards the API".to_string(),
         };
         rows.push(vec![
             n.name.clone(),
@@ -107,7 +128,12 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
         .collect();
     let _ = write!(o, "  join order: {}", order.join(" -> "));
     if !agents.is_empty() {
-        let _ = write!(o, "; then agents {} through the VIP", agents.join(", "));
+        let via = if plan.loadbalancer.is_some() {
+            "the load balancer"
+        } else {
+            "the VIP"
+        };
+        let _ = write!(o, "; then agents {} through {via}", agents.join(", "));
     }
     let _ = writeln!(o);
     let _ = writeln!(o);
@@ -141,13 +167,20 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
             .as_ref()
             .map(|m| format!("pinned to {m}"))
             .unwrap_or_else(|| "scheduled anywhere".into());
-        let addr = w
-            .address
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "from the pool".into());
+        let addr = match (&w.host, w.address) {
+            (Some(h), _) => format!(
+                "host {h} through the ingress ({})",
+                p.ingress.address.map_or_else(
+                    || "Traefik, address from the pool".into(),
+                    |a| format!("Traefik at {a}")
+                )
+            ),
+            (None, Some(a)) => format!("address {a}"),
+            (None, None) => "address from the pool".into(),
+        };
         let _ = writeln!(
             o,
-            "wordpress: {} replica{}, MySQL {mysql}, address {addr}",
+            "wordpress: {} replica{}, MySQL {mysql}, {addr}",
             w.replicas,
             if w.replicas == 1 { "" } else { "s" }
         );

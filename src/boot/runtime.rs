@@ -48,6 +48,7 @@ pub const FILES: &[(&str, &str, u32)] = overlay_files![
     "usr/lib/systemd/system/nfs-server.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/k3s.service" => 0o644,
     "usr/lib/systemd/system/keepalived.service.d/bakery.conf" => 0o644,
+    "usr/lib/systemd/system/haproxy.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/ssh.service.d/bakery.conf" => 0o644,
     "usr/lib/systemd/system/systemd-networkd-wait-online.service.d/bakery.conf" => 0o644,
 ];
@@ -142,6 +143,11 @@ pub const ENABLED: &[(&str, &str, &str)] = &[
     (
         "multi-user.target.wants",
         "keepalived.service",
+        "/lib/systemd/system",
+    ),
+    (
+        "multi-user.target.wants",
+        "haproxy.service",
         "/lib/systemd/system",
     ),
 ];

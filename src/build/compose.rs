@@ -133,7 +133,18 @@ pub fn finish_system(
     if check {
         let mut req = Requirements::for_profile(profile);
         req.kernel_modules = BoardDef::get(profile.image.board).modules.load;
-        check_base(system, &req)?;
+        // Name the profile key the base comes from, with its line.
+        let key = if profile.sources.debian.is_some() {
+            "sources.debian"
+        } else {
+            "sources.rootfs"
+        };
+        check_base(system, &req).map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "{}: the base this key gives",
+                crate::profile::diag::locate(&profile.path, key)
+            ))
+        })?;
     }
     system.clamp_mtimes(timestamp);
     if let Some(root) = system.get_mut("") {

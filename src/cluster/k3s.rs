@@ -15,7 +15,7 @@
 use std::fmt::Write;
 
 use super::yaml::{list, q};
-use crate::profile::{Node, Profile, Role};
+use crate::profile::{IngressController, Node, Profile, Role};
 
 /// Paths on the node (the runtime installs `bakery/etc/...` into `/etc/...`).
 pub const TOKEN_FILE: &str = "/etc/rancher/k3s/token";
@@ -34,16 +34,28 @@ pub fn api_name(p: &Profile) -> String {
 }
 
 /// Packaged components to disable: servicelb when MetalLB serves LoadBalancers, the
-/// local-path provisioner when NFS provides the default StorageClass, Traefik always
-/// (no ingress is configured; it would claim a pool address).
+/// local-path provisioner when NFS provides the default StorageClass, Traefik with
+/// `[ingress] controller = "none"`.
 pub fn disabled(p: &Profile) -> Vec<&'static str> {
     let mut v = Vec::new();
     if !p.pools.is_empty() {
         v.push("servicelb");
     }
-    v.push("traefik");
+    if p.ingress.controller == IngressController::None {
+        v.push("traefik");
+    }
     if p.nfs.is_some() {
         v.push("local-storage");
+    }
+    v
+}
+
+/// Names and addresses the servers' certificate covers: the VIP, the API name and, with
+/// a load balancer, its registration address (clients reach the servers through it).
+pub fn tls_san(p: &Profile) -> Vec<String> {
+    let mut v = vec![p.cluster.vip.to_string(), api_name(p)];
+    if let Some(lb) = &p.loadbalancer {
+        v.push(lb.address.to_string());
     }
     v
 }
@@ -59,7 +71,7 @@ pub fn cluster_yaml(p: &Profile) -> String {
     let _ = writeln!(s, "token-file: {}", q(TOKEN_FILE));
     let _ = writeln!(s, "agent-token-file: {}", q(AGENT_TOKEN_FILE));
     s.push_str("tls-san:\n");
-    s.push_str(&list([c.vip.to_string(), api_name(p)], 2));
+    s.push_str(&list(tls_san(p), 2));
     let _ = writeln!(s, "cluster-cidr: {}", q(&c.cluster_cidr.to_string()));
     let _ = writeln!(s, "service-cidr: {}", q(&c.service_cidr.to_string()));
     let _ = writeln!(s, "flannel-backend: {}", q("vxlan"));
@@ -91,7 +103,8 @@ pub fn join_yaml() -> String {
     )
 }
 
-/// The URL a node joins through, if any (servers 2..n: server 1; agents: the VIP). The
+/// The URL a node joins through, if any (servers 2..n: server 1; agents: the registration
+/// address, i.e. the load balancer's or the VIP). The
 /// node runtime overrides it at first boot with `30-join.yaml`, naming the first member
 /// it finds (the VIP or any server past its join), so a node never depends on server 1.
 pub fn join_url(p: &Profile, node: &Node) -> Option<String> {
@@ -99,7 +112,8 @@ pub fn join_url(p: &Profile, node: &Node) -> Option<String> {
     match node.role {
         Role::Server if node.name == init.name => None,
         Role::Server => init.address.ip().map(|a| format!("https://{a}:6443")),
-        Role::Agent => Some(format!("https://{}:6443", p.cluster.vip)),
+        Role::Agent => Some(format!("https://{}:6443", p.registration_address())),
+        Role::LoadBalancer => None,
     }
 }
 

@@ -120,10 +120,14 @@ pub fn check_script() -> String {
 }
 
 /// The notify script: keepalived calls it with TYPE NAME STATE PRIORITY.
+/// The servers' instance reports `bakery: vip STATE`, the load balancers' shared
+/// address (instance `registration`) `bakery: lb-address STATE`.
 pub fn notify_script() -> String {
     "#!/bin/sh\n\
-     # bakery-image: report VIP state changes on the console.\n\
-     echo \"bakery: vip $3\" >/dev/console 2>/dev/null || echo \"bakery: vip $3\"\n"
+     # bakery-image: report VIP (and load-balancer address) state changes on the console.\n\
+     what=vip\n\
+     [ \"$2\" = registration ] && what=lb-address\n\
+     echo \"bakery: $what $3\" >/dev/console 2>/dev/null || echo \"bakery: $what $3\"\n"
         .to_owned()
 }
 

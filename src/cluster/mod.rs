@@ -22,6 +22,7 @@
 //!   secret files (token, agent-token, node password, ssh host key, keepalived.conf) 0600.
 //! - Servers: `bakery/manifests/*` go to `/var/lib/rancher/k3s/server/manifests/`.
 
+pub mod haproxy;
 pub mod inventory;
 pub mod items;
 pub mod k3s;
@@ -35,6 +36,6 @@ pub mod secrets;
 pub mod yaml;
 
 pub use items::Item;
-pub use kubeconfig::{known_hosts, kubeconfig};
+pub use kubeconfig::{ApiServer, known_hosts, kubeconfig, kubeconfig_for};
 pub use render::render_node;
 pub use secrets::Secrets;

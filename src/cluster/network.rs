@@ -45,6 +45,17 @@ pub fn node_env(p: &Profile, node: &Node, build_time: i64) -> String {
         ("BAKERY_DNS", dns.join(" ")),
         ("BAKERY_INTERFACE", c.interface.clone()),
         ("BAKERY_VIP", c.vip.to_string()),
+        // Agents register through the load balancer. Servers do not: HAProxy's check
+        // (/ping) passes as soon as a joining server opens :6443, so a joining server
+        // could be routed to itself; they join through the VIP or a member directly.
+        (
+            "BAKERY_LB",
+            p.loadbalancer
+                .as_ref()
+                .filter(|_| node.role == Role::Agent)
+                .map(|lb| lb.address.to_string())
+                .unwrap_or_default(),
+        ),
         ("BAKERY_PEERS", peers(p, node).join(" ")),
         ("BAKERY_BUILD_TIME", build_time.to_string()),
         ("BAKERY_TIMEZONE", c.timezone.clone()),

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use super::manifests;
 use super::network;
 use super::secrets::Secrets;
-use super::{k3s, keepalived};
+use super::{haproxy, k3s, keepalived};
 use crate::plan::Plan;
 use crate::plan::contract::{self, Renderer};
 use crate::profile::{Node, Profile, Role};
@@ -89,10 +89,16 @@ fn content(
         Renderer::Token => match node.role {
             Role::Server => secrets.server_token()?.into(),
             Role::Agent => secrets.agent_token()?.into(),
+            Role::LoadBalancer => anyhow::bail!("internal error: a load balancer holds no token"),
         },
         Renderer::AgentToken => secrets.agent_token()?.into(),
         Renderer::ClusterYaml => k3s::cluster_yaml(p).into(),
+        Renderer::Keepalived if node.role == Role::LoadBalancer => {
+            haproxy::keepalived_conf(p, node, secrets.keepalived_auth()?).into()
+        }
         Renderer::Keepalived => keepalived::conf(p, node, secrets.keepalived_auth()?).into(),
+        Renderer::Haproxy => haproxy::config(p, node).into(),
+        Renderer::HaproxyCheckScript => haproxy::check_script().into(),
         Renderer::CheckScript => keepalived::check_script().into(),
         Renderer::NotifyScript => keepalived::notify_script().into(),
         Renderer::InitYaml => k3s::init_yaml().into(),

@@ -53,6 +53,12 @@ pub fn requests(p: &Profile) -> Vec<Request> {
             "the node runtime (servers hold the VIP)",
         ));
     }
+    if req.haproxy {
+        v.push(runtime(
+            "haproxy",
+            "the node runtime (role = \"loadbalancer\" nodes)",
+        ));
+    }
     if req.nfs_server {
         v.push(runtime(
             "nfs-kernel-server",

@@ -14,6 +14,10 @@ const ADDUSER: &[(&str, &str, &str)] = &[
     ("nfs-common", "statd", "/var/lib/nfs"),
 ];
 
+/// System users with a group of their own (`adduser --system --group`), by package:
+/// (package, user and group, home). Debian's haproxy postinst makes `haproxy` this way.
+const ADDUSER_GROUP: &[(&str, &str, &str)] = &[("haproxy", "haproxy", "/var/lib/haproxy")];
+
 /// System groups created by `addgroup --system`: (package, group).
 const ADDGROUP: &[(&str, &str)] = &[("openssh-client", "_ssh")];
 
@@ -310,6 +314,23 @@ pub fn make_users(tree: &mut Tree, pkgs: &[(&str, Option<&str>)], days: i64) -> 
             let id = db.adduser_id(false);
             db.add_group(g, id);
             db.gshadow.insert((*g).to_owned(), "!");
+        }
+        for (_, name, home) in ADDUSER_GROUP.iter().filter(|(p, ..)| p == pkg) {
+            if !db.has_user(name) {
+                let gid = db.adduser_id(false);
+                db.add_group(name, gid);
+                db.gshadow.insert((*name).to_owned(), "!");
+                let uid = db.adduser_id(true);
+                db.shadow.insert((*name).to_owned(), ADDUSER_SHADOW);
+                db.users.push((
+                    (*name).to_owned(),
+                    uid,
+                    gid,
+                    String::new(),
+                    (*home).to_owned(),
+                    "/usr/sbin/nologin".into(),
+                ));
+            }
         }
         for (_, user, home) in ADDUSER.iter().filter(|(p, ..)| p == pkg) {
             if !db.has_user(user) {

@@ -15,7 +15,16 @@ use crate::profile::{Node, Profile, Role};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     All,
+    /// Nodes that run K3s (servers and agents; not load balancers).
+    K3s,
     Servers,
+    /// Nodes running keepalived: the servers (the VIP) and two load balancers sharing the
+    /// registration address.
+    Keepalived,
+    /// `role = "loadbalancer"` nodes.
+    LoadBalancers,
+    /// Load balancers sharing the registration address (two of them).
+    SharedLoadBalancers,
     /// The server that initialises the cluster (server 1).
     Init,
     /// The node that serves the NFS share.
@@ -45,6 +54,8 @@ pub enum Renderer {
     InitYaml,
     JoinYaml,
     Exports,
+    Haproxy,
+    HaproxyCheckScript,
 }
 
 /// One file of the contract; `path` is relative to `bakery/` on the boot partition.
@@ -95,14 +106,14 @@ pub const NODE_FILES: &[NodeFile] = &[
         S::All,
         R::HostKeyPub,
     ),
-    f("etc/rancher/node/password", 0o600, S::All, R::NodePassword),
+    f("etc/rancher/node/password", 0o600, S::K3s, R::NodePassword),
     f(
         "etc/rancher/k3s/config.yaml.d/20-node.yaml",
         0o644,
-        S::All,
+        S::K3s,
         R::NodeYaml,
     ),
-    f("etc/rancher/k3s/token", 0o600, S::All, R::Token),
+    f("etc/rancher/k3s/token", 0o600, S::K3s, R::Token),
     f(
         "etc/rancher/k3s/agent-token",
         0o600,
@@ -118,7 +129,7 @@ pub const NODE_FILES: &[NodeFile] = &[
     f(
         "etc/keepalived/keepalived.conf",
         0o600,
-        S::Servers,
+        S::Keepalived,
         R::Keepalived,
     ),
     f(
@@ -130,7 +141,7 @@ pub const NODE_FILES: &[NodeFile] = &[
     f(
         "etc/keepalived/notify.sh",
         0o755,
-        S::Servers,
+        S::Keepalived,
         R::NotifyScript,
     ),
     f(
@@ -141,13 +152,35 @@ pub const NODE_FILES: &[NodeFile] = &[
     ),
     f("etc/rancher/k3s/join.yaml", 0o644, S::Init, R::JoinYaml),
     f("etc/exports", 0o644, S::NfsServer, R::Exports),
+    f(
+        "etc/haproxy/bakery.cfg",
+        0o644,
+        S::LoadBalancers,
+        R::Haproxy,
+    ),
+    f(
+        "etc/keepalived/check-haproxy.sh",
+        0o755,
+        S::SharedLoadBalancers,
+        R::HaproxyCheckScript,
+    ),
 ];
 
 /// Whether `node` carries files of `scope`.
 pub fn applies(scope: Scope, p: &Profile, node: &Node) -> bool {
     match scope {
         Scope::All => true,
+        Scope::K3s => node.role != Role::LoadBalancer,
         Scope::Servers => node.role == Role::Server,
+        Scope::Keepalived => {
+            node.role == Role::Server
+                || (node.role == Role::LoadBalancer
+                    && p.loadbalancer.as_ref().is_some_and(|lb| lb.shared))
+        }
+        Scope::LoadBalancers => node.role == Role::LoadBalancer,
+        Scope::SharedLoadBalancers => {
+            node.role == Role::LoadBalancer && p.loadbalancer.as_ref().is_some_and(|lb| lb.shared)
+        }
         Scope::Init => node.name == p.init_server().name,
         Scope::NfsServer => crate::cluster::network::serves_nfs(p, node),
     }

@@ -17,7 +17,7 @@ use serde::Serialize;
 pub use files::PlannedFile;
 pub use layout::{Layout, PartRole, Partition};
 
-use crate::profile::{Addressing, Board, ByteSize, Profile, Role, Source};
+use crate::profile::{Addressing, Board, ByteSize, IngressController, Profile, Role, Source};
 
 /// Bumped when field names or meanings of `plan --json` change.
 pub const PLAN_FORMAT: u32 = 1;
@@ -28,6 +28,13 @@ pub struct Plan {
     pub cluster: String,
     pub board: Board,
     pub vip: Ipv4Addr,
+    /// The address nodes register through and the kubeconfig names: the load balancer's
+    /// when the profile has one, else the VIP.
+    pub registration: Ipv4Addr,
+    /// The cluster load balancer, if any.
+    pub loadbalancer: Option<LoadBalancerPlan>,
+    /// "traefik" or "none".
+    pub ingress: IngressController,
     pub network: String,
     pub quorum: Quorum,
     pub nodes: Vec<NodePlan>,
@@ -45,6 +52,18 @@ pub struct Quorum {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct LoadBalancerPlan {
+    pub address: Ipv4Addr,
+    /// Two nodes share the address (keepalived).
+    pub shared: bool,
+    pub nodes: Vec<String>,
+    /// The servers HAProxy forwards the API to (`address:6443`).
+    pub backends: Vec<String>,
+    /// Ports 80 and 443 forwarded to the ingress controller's address.
+    pub ingress: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct PoolPlan {
     pub name: String,
     pub addresses: Vec<String>,
@@ -59,8 +78,11 @@ pub enum Join {
     Initialize { peers: Vec<String> },
     /// Further servers join the first server's static address.
     Server { url: String },
-    /// Agents join through the VIP with the agent token.
+    /// Agents join through the registration address (the load balancer or the VIP) with
+    /// the agent token.
     Agent { url: String },
+    /// A load balancer runs no K3s: it forwards the API to these servers.
+    LoadBalancer { backends: Vec<String> },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +126,11 @@ pub fn plan(p: &Profile) -> Plan {
         .filter_map(|s| s.address.ip())
         .map(|a| a.to_string())
         .collect();
+    let backends: Vec<String> = p
+        .servers()
+        .filter_map(|s| s.address.ip())
+        .map(|a| format!("{a}:6443"))
+        .collect();
     let board_files = board_files(p.image.board, p.image.partition_table);
     let nodes = p
         .nodes
@@ -117,7 +144,10 @@ pub fn plan(p: &Profile) -> Plan {
                     url: format!("https://{init_ip}:6443"),
                 },
                 Role::Agent => Join::Agent {
-                    url: format!("https://{}:6443", p.cluster.vip),
+                    url: format!("https://{}:6443", p.registration_address()),
+                },
+                Role::LoadBalancer => Join::LoadBalancer {
+                    backends: backends.clone(),
                 },
             };
             let name = n.name.as_str();
@@ -163,6 +193,9 @@ pub fn plan(p: &Profile) -> Plan {
     if !p.pools.is_empty() {
         apps.push("metallb".to_owned());
     }
+    if p.ingress.controller == IngressController::Traefik {
+        apps.push("ingress:traefik".to_owned());
+    }
     if p.wordpress.is_some() {
         apps.push("wordpress".to_owned());
     }
@@ -178,6 +211,15 @@ pub fn plan(p: &Profile) -> Plan {
         cluster: cluster.to_owned(),
         board: p.image.board,
         vip: p.cluster.vip,
+        registration: p.registration_address(),
+        loadbalancer: p.loadbalancer.as_ref().map(|lb| LoadBalancerPlan {
+            address: lb.address,
+            shared: lb.shared,
+            nodes: p.loadbalancers().map(|n| n.name.to_string()).collect(),
+            backends: backends.clone(),
+            ingress: p.ingress.address.filter(|_| lb.ingress),
+        }),
+        ingress: p.ingress.controller,
         network: p.cluster.network.to_string(),
         quorum: Quorum {
             servers,

@@ -258,6 +258,23 @@ impl<'a> Collector<'a> {
     }
 }
 
+/// "file:line:col key" of `key` in the profile file at `file` (just "file key" when the
+/// file cannot be read again or parsed): for problems found after validation, such as a
+/// base that lacks a part the profile needs.
+pub fn locate(file: &Path, key: &str) -> String {
+    let key_path = KeyPath::from_dotted(key);
+    let at = std::fs::read_to_string(file).ok().and_then(|text| {
+        let doc = DeTable::parse(&text).ok()?;
+        let span = span_of(doc.get_ref(), &key_path)?;
+        let d = Diagnostics::new(file, &text);
+        Some(d.line_col(span.start))
+    });
+    match at {
+        Some((l, c)) => format!("{}:{l}:{c} {key}", file.display()),
+        None => format!("{} {key}", file.display()),
+    }
+}
+
 /// The span of the value at `key`, or of the deepest existing parent.
 pub fn span_of(doc: &DeTable<'_>, key: &KeyPath) -> Option<Range<usize>> {
     let mut table = doc;

@@ -23,6 +23,9 @@ pub struct Profile {
     pub ssh_keys: Vec<String>,
     pub nfs: Option<Nfs>,
     pub pools: Vec<Pool>,
+    /// The cluster load balancer, when the profile has `role = "loadbalancer"` nodes.
+    pub loadbalancer: Option<LoadBalancer>,
+    pub ingress: Ingress,
     pub wordpress: Option<Wordpress>,
     pub manifests: Vec<PathBuf>,
     pub charts: Vec<Chart>,
@@ -37,6 +40,20 @@ impl Profile {
     }
     pub fn agents(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.role == Role::Agent)
+    }
+    pub fn loadbalancers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == Role::LoadBalancer)
+    }
+    /// Nodes that run K3s (servers and agents).
+    pub fn k3s_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role != Role::LoadBalancer)
+    }
+    /// The fixed address nodes register through and clients reach the API at: the load
+    /// balancer's when the profile has one, else the VIP.
+    pub fn registration_address(&self) -> Ipv4Addr {
+        self.loadbalancer
+            .as_ref()
+            .map_or(self.cluster.vip, |lb| lb.address)
     }
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name.as_str() == name)
@@ -93,6 +110,33 @@ pub struct Node {
     pub workloads: bool,
     /// Keys for this node only, in addition to the cluster-wide ones.
     pub ssh_keys: Vec<String>,
+}
+
+/// The cluster load balancer (HAProxy on the `role = "loadbalancer"` nodes).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadBalancer {
+    /// The registration address: the single node's own address, or the address two
+    /// load-balancer nodes share through keepalived.
+    pub address: Ipv4Addr,
+    /// Whether the address floats between two nodes (keepalived).
+    pub shared: bool,
+    /// Forward TCP 80 and 443 to the ingress controller's address.
+    pub ingress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngressController {
+    /// K3s's packaged Traefik.
+    Traefik,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingress {
+    pub controller: IngressController,
+    /// Traefik's LoadBalancer address (in a MetalLB pool), when the profile fixes it.
+    pub address: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -157,6 +201,8 @@ pub struct Wordpress {
     pub replicas: u32,
     pub mysql_node: Option<Label>,
     pub address: Option<Ipv4Addr>,
+    /// Served through an Ingress on this host name.
+    pub host: Option<String>,
     pub mysql_volume: ByteSize,
     pub wordpress_volume: ByteSize,
 }

@@ -29,6 +29,12 @@ pub struct RawProfile {
     /// MetalLB load-balancer address pools.
     #[serde(default)]
     pub metallb: Option<RawMetallb>,
+    /// The cluster load balancer: settings of the `role = "loadbalancer"` nodes.
+    #[serde(default)]
+    pub loadbalancer: Option<RawLoadbalancer>,
+    /// The ingress controller (K3s's Traefik, or none).
+    #[serde(default)]
+    pub ingress: Option<RawIngress>,
     /// Applications deployed on first boot.
     #[serde(default)]
     pub apps: RawApps,
@@ -103,7 +109,8 @@ pub struct RawSsh {
 pub struct RawNode {
     /// Host and Kubernetes node name: an RFC 1123 label (lowercase letters, digits, '-').
     pub hostname: String,
-    /// "server" (control plane + embedded etcd) or "agent" (worker).
+    /// "server" (control plane + embedded etcd), "agent" (worker) or "loadbalancer"
+    /// (HAProxy in front of the servers' API; no K3s; one or two such nodes).
     pub role: String,
     /// Static IPv4 address inside the cluster network, or "dhcp" (agents only).
     #[serde(default)]
@@ -186,6 +193,31 @@ pub struct RawPool {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 #[schemars(deny_unknown_fields)]
+pub struct RawLoadbalancer {
+    /// With two load-balancer nodes: the address they share (keepalived), the cluster's
+    /// registration address. With one, its own address is that address: leave this out.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Also forward TCP 80 and 443 to the ingress controller's address (`ingress.address`).
+    #[serde(default)]
+    pub ingress: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
+pub struct RawIngress {
+    /// "traefik" (default, K3s's packaged Traefik) or "none".
+    #[serde(default)]
+    pub controller: Option<String>,
+    /// Traefik's LoadBalancer address (inside a MetalLB pool); default: one MetalLB picks.
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[schemars(deny_unknown_fields)]
 pub struct RawApps {
     /// WordPress with MySQL on NFS storage.
     #[serde(default)]
@@ -202,9 +234,14 @@ pub struct RawWordpress {
     /// Pin MySQL to this node (a hostname), or leave it to the scheduler.
     #[serde(default)]
     pub mysql_node: Option<String>,
-    /// LoadBalancer address of the WordPress service (inside a MetalLB pool).
+    /// LoadBalancer address of the WordPress service (inside a MetalLB pool); not with
+    /// `host` (then the ingress controller's address serves it).
     #[serde(default)]
     pub address: Option<String>,
+    /// Host name WordPress answers on through an Ingress (needs `ingress.controller =
+    /// "traefik"`); without it WordPress gets a LoadBalancer Service of its own.
+    #[serde(default)]
+    pub host: Option<String>,
     /// MySQL volume size (default "10GiB").
     #[serde(default)]
     pub mysql_volume: Option<String>,

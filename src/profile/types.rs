@@ -208,6 +208,9 @@ pub enum Role {
     Server,
     /// Worker; joins through the VIP with the agent token only.
     Agent,
+    /// The cluster load balancer (HAProxy in front of the servers' API); runs no K3s.
+    #[serde(rename = "loadbalancer")]
+    LoadBalancer,
 }
 
 impl FromStr for Role {
@@ -216,13 +219,18 @@ impl FromStr for Role {
         match s {
             "server" => Ok(Role::Server),
             "agent" => Ok(Role::Agent),
+            "loadbalancer" => Ok(Role::LoadBalancer),
+            "load-balancer" | "lb" | "haproxy" => {
+                Err(Invalid::new(format!("unknown role \"{s}\""))
+                    .hint("write role = \"loadbalancer\""))
+            }
             "worker" => Err(Invalid::new("unknown role \"worker\"")
                 .hint("K3s calls workers \"agent\": write role = \"agent\"")),
             "master" | "control-plane" => {
                 Err(Invalid::new(format!("unknown role \"{s}\"")).hint("write role = \"server\""))
             }
             _ => Err(Invalid::new(format!("unknown role \"{s}\""))
-                .hint("role is \"server\" or \"agent\"")),
+                .hint("role is \"server\", \"agent\" or \"loadbalancer\"")),
         }
     }
 }
@@ -232,6 +240,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Server => "server",
             Role::Agent => "agent",
+            Role::LoadBalancer => "loadbalancer",
         })
     }
 }

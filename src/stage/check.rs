@@ -26,6 +26,8 @@ pub struct Requirements {
     pub keepalived: bool,
     /// An NFS server (a node of the cluster exports the share).
     pub nfs_server: bool,
+    /// HAProxy (the profile has `role = "loadbalancer"` nodes).
+    pub haproxy: bool,
     /// The profile's time zone, which must be in the base's tz database (tzdata).
     pub timezone: Option<String>,
     /// Kernel module names ("overlay", "br_netfilter"), found as `*.ko[.xz|.zst|.gz]`
@@ -43,7 +45,10 @@ impl Requirements {
             busybox: true,
             disk_tools: true,
             kmod: true,
-            keepalived: p.servers().next().is_some(),
+            // Servers hold the VIP; two load balancers share their address the same way.
+            keepalived: p.servers().next().is_some()
+                || p.loadbalancer.as_ref().is_some_and(|lb| lb.shared),
+            haproxy: p.loadbalancer.is_some(),
             nfs_server: matches!(p.nfs.as_ref().map(|n| &n.server), Some(NfsServer::Node(_))),
             timezone: Some(p.cluster.timezone.clone()),
             kernel_modules: Vec::new(),
@@ -139,6 +144,12 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
         &["usr/sbin/keepalived", "sbin/keepalived"],
         "add keepalived: servers hold the cluster VIP with it",
     );
+    need(
+        req.haproxy,
+        "haproxy",
+        &["usr/sbin/haproxy", "sbin/haproxy"],
+        "add haproxy: the profile's role = \"loadbalancer\" nodes run it in front of the servers",
+    );
     for name in ["rpc.nfsd", "exportfs"] {
         let p = sbin(name);
         need(
@@ -155,6 +166,15 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
             &[&format!("usr/share/zoneinfo/{tz}")],
             "add the tzdata package, or set cluster.timezone to a zone the base has",
         );
+    }
+    // HAProxy drops to Debian's haproxy user, which the package's postinst makes: a
+    // haproxy unpacked from sources.packages has no user.
+    if req.haproxy && !has_user(tree, "haproxy") {
+        missing.push(Missing {
+            what: "user haproxy".into(),
+            looked_for: vec!["etc/passwd".into()],
+            hint: "install haproxy into the base (mmdebstrap --include=haproxy, or [sources.debian]): its postinst makes the user; a .deb in sources.packages is only unpacked".into(),
+        });
     }
     if !req.kernel_modules.is_empty() {
         let (dirs, have) = kernel_modules(tree);
@@ -181,6 +201,21 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
     } else {
         Err(MissingParts(missing))
     }
+}
+
+/// Whether `etc/passwd` of the tree has a line for `user`.
+fn has_user(tree: &Tree, user: &str) -> bool {
+    let Some((_, e)) = lookup(tree, "etc/passwd") else {
+        return false;
+    };
+    let Kind::File(data) = &e.kind else {
+        return false;
+    };
+    data.read().is_ok_and(|t| {
+        String::from_utf8_lossy(&t)
+            .lines()
+            .any(|l| l.split(':').next() == Some(user))
+    })
 }
 
 fn is_file(tree: &Tree, path: &str) -> bool {
@@ -249,6 +284,7 @@ mod tests {
             kmod: true,
             keepalived: true,
             nfs_server: true,
+            haproxy: true,
             timezone: Some("Europe/Berlin".into()),
             kernel_modules: vec!["overlay".into(), "br_netfilter".into(), "ext4".into()],
         }
@@ -268,9 +304,11 @@ mod tests {
                 "e2fsck",
                 "kmod (modprobe)",
                 "keepalived",
+                "haproxy",
                 "rpc.nfsd",
                 "exportfs",
                 "time zone Europe/Berlin",
+                "user haproxy",
                 "kernel module overlay",
                 "kernel module br_netfilter",
                 "kernel module ext4"
@@ -296,6 +334,7 @@ mod tests {
             "usr/sbin/e2fsck",
             "usr/bin/kmod",
             "usr/sbin/keepalived",
+            "usr/sbin/haproxy",
             "usr/sbin/rpc.nfsd",
             "usr/sbin/exportfs",
             "usr/share/zoneinfo/Europe/Berlin",
@@ -309,6 +348,12 @@ mod tests {
         t.add_bytes(
             "usr/lib/modules/6.1.0-1-arm64/modules.builtin",
             "kernel/fs/ext4/ext4.ko\n",
+            0o644,
+        )
+        .unwrap();
+        t.add_bytes(
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nhaproxy:x:100:101::/var/lib/haproxy:/usr/sbin/nologin\n",
             0o644,
         )
         .unwrap();

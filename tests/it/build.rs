@@ -194,3 +194,41 @@ fn unknown_node_is_a_user_error() {
     );
     assert_eq!(visible(&d.path().join("out")), Vec::<String>::new());
 }
+
+#[test]
+fn a_load_balancer_on_a_base_without_haproxy_is_a_located_user_error() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(profile) = make_profile(d.path(), "") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&profile).unwrap().replacen(
+        "[image]",
+        "[[nodes]]\nhostname = \"lb\"\nrole = \"loadbalancer\"\naddress = \"10.0.0.5\"\n\n[image]",
+        1,
+    );
+    std::fs::write(&profile, &text).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("rootfs = "))
+        .unwrap()
+        + 1;
+    let o = Command::cargo_bin("bakery-image")
+        .unwrap()
+        .args(["build", "--offline", "--out"])
+        .arg(d.path().join("out"))
+        .arg(&profile)
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&o.get_output().stderr).into_owned();
+    assert!(
+        err.contains(&format!("p.toml:{line}:1 sources.rootfs")),
+        "names the key and its line: {err}"
+    );
+    assert!(
+        err.contains("- haproxy (looked for /usr/sbin/haproxy"),
+        "{err}"
+    );
+    assert!(err.contains("- user haproxy"), "{err}");
+    assert!(err.contains("role = \"loadbalancer\""), "{err}");
+    assert_eq!(visible(&d.path().join("out")), Vec::<String>::new());
+}

@@ -4,6 +4,7 @@
 
 mod contract;
 mod hostile;
+mod loadbalancer;
 mod render;
 mod secrets;
 mod tools;

@@ -378,6 +378,7 @@ fn every_example_profile_is_valid() {
 }
 
 mod defects;
+mod loadbalancer;
 
 mod never_panics {
     use proptest::prelude::*;

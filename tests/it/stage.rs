@@ -592,6 +592,8 @@ fn real_rootfs_with_packages_passes_the_base_check() {
         kmod: true,
         keepalived: true,
         nfs_server: true,
+        // The prepared CI rootfs predates the load balancer; [sources.debian] adds haproxy.
+        haproxy: false,
         timezone: Some("Asia/Tokyo".into()),
         kernel_modules: vec!["overlay".into(), "br_netfilter".into(), "ext4".into()],
     };
@@ -635,6 +637,17 @@ fn real_rootfs_with_packages_passes_the_base_check() {
     more.kernel_modules.push("no_such_module".into());
     let err = check_base(&tree, &more).unwrap_err();
     assert_eq!(err.0.len(), 1, "{err}");
+    // A profile with a load balancer needs HAProxy and its user, which this base lacks.
+    let lb = Requirements {
+        haproxy: true,
+        ..req.clone()
+    };
+    let err = check_base(&tree, &lb).unwrap_err();
+    let what: Vec<&str> = err.0.iter().map(|m| m.what.as_str()).collect();
+    assert_eq!(what, ["haproxy", "user haproxy"], "{err}");
+    let text = err.to_string();
+    assert!(text.contains("role = \"loadbalancer\""), "{text}");
+    assert!(text.contains("postinst makes the user"), "{text}");
 }
 
 /// A disk image as a base: GPT (raw) and MBR with a FAT p1 (xz-compressed, like a

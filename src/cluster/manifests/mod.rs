@@ -2,9 +2,11 @@
 //!
 //! One file per concern (K3s turns each file into an Addon named after it, retried every
 //! 15 s until it applies): NFS storage, MetalLB, its address pools (separate, because their
-//! CRDs exist only once the chart is installed), WordPress + MySQL, the user's charts and
+//! CRDs exist only once the chart is installed), Traefik's address, WordPress + MySQL (and
+//! its Ingress), the user's charts and
 //! the user's own manifests copied verbatim. Versions live in [`versions`].
 
+pub mod ingress;
 pub mod metallb;
 pub mod nfs;
 pub mod user;
@@ -33,6 +35,7 @@ enum Part {
     Nfs,
     Metallb,
     MetallbPools,
+    Ingress,
     Wordpress,
     Charts,
 }
@@ -47,6 +50,11 @@ fn parts(p: &Profile) -> Vec<(&'static str, bool, Part)> {
     if !p.pools.is_empty() {
         v.push(("bakery-metallb.yaml", false, Part::Metallb));
         v.push(("bakery-metallb-pools.yaml", false, Part::MetallbPools));
+    }
+    if p.ingress.controller == crate::profile::IngressController::Traefik
+        && p.ingress.address.is_some()
+    {
+        v.push(("bakery-ingress.yaml", false, Part::Ingress));
     }
     if p.wordpress.is_some() {
         v.push(("bakery-wordpress.yaml", true, Part::Wordpress));
@@ -77,6 +85,7 @@ pub fn render(p: &Profile, secrets: &Secrets) -> Result<Vec<Manifest>> {
             Part::Nfs => nfs::render(p, p.nfs.as_ref().expect("listed with NFS")),
             Part::Metallb => metallb::chart(),
             Part::MetallbPools => metallb::pools(p),
+            Part::Ingress => ingress::traefik_config(p),
             Part::Wordpress => wordpress::render(
                 p,
                 p.wordpress.as_ref().expect("listed with WordPress"),

@@ -1,6 +1,7 @@
 //! WordPress + MySQL: namespace, the password Secret from the secrets state, MySQL as a
 //! single Recreate replica (optionally pinned to a node) and WordPress with N replicas,
-//! both on the NFS StorageClass; WordPress is exposed by a LoadBalancer Service.
+//! both on the NFS StorageClass; WordPress is exposed by a LoadBalancer Service, or with
+//! `host` by a ClusterIP Service behind an Ingress.
 //!
 //! Based on the kubernetes.io WordPress/MySQL tutorial, rendered as plain objects (K3s's
 //! manifest directory does not run kustomize). More than one WordPress replica shares a
@@ -134,9 +135,16 @@ pub fn render(p: &Profile, wp: &Wordpress, secrets: &Secrets) -> Result<String> 
             q(&a.to_string())
         );
     }
-    s.push_str(
-        "spec:\n  type: LoadBalancer\n  ports:\n    - port: 80\n      targetPort: 80\n  selector:\n    \
-         app: wordpress\n    tier: frontend\n",
+    // Behind the ingress (a host name) WordPress needs no address of its own.
+    let kind = if wp.host.is_some() {
+        "ClusterIP"
+    } else {
+        "LoadBalancer"
+    };
+    let _ = writeln!(
+        s,
+        "spec:\n  type: {kind}\n  ports:\n    - port: 80\n      targetPort: 80\n  selector:\n    \
+         app: wordpress\n    tier: frontend"
     );
     let mode = if shared {
         "ReadWriteMany"
@@ -172,5 +180,8 @@ pub fn render(p: &Profile, wp: &Wordpress, secrets: &Secrets) -> Result<String> 
          - name: wordpress-persistent-storage\n              mountPath: /var/www/html\n      volumes:\n        \
          - name: wordpress-persistent-storage\n          persistentVolumeClaim:\n            claimName: wp-pv-claim\n",
     );
+    if let Some(i) = super::ingress::wordpress_ingress(wp, NAMESPACE) {
+        s.push_str(&i);
+    }
     Ok(s)
 }

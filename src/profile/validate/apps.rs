@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Kind, Unique, existing, grammar, ipv4};
 use crate::profile::diag::{Collector, KeyPath};
-use crate::profile::model::{Chart, Node, Pool, Wordpress};
+use crate::profile::model::{Chart, Ingress, IngressController, Node, Pool, Wordpress};
 use crate::profile::raw::{RawProfile, RawWordpress};
 use crate::profile::types::{ByteSize, Invalid, Label, MIB};
 
@@ -14,6 +14,7 @@ pub(super) fn wordpress(
     p: &RawProfile,
     nodes: &[(usize, Node)],
     pools: &[Pool],
+    ingress: Option<&Ingress>,
     c: &mut Collector<'_>,
 ) -> Option<Wordpress> {
     let key = KeyPath::root().key("apps").key("wordpress");
@@ -52,11 +53,31 @@ pub(super) fn wordpress(
             }
         },
     };
+    let host = raw.host.clone();
+    if let Some(h) = &host {
+        c.check(&key.key("host"), grammar::ingress_host(h));
+        if ingress.is_some_and(|i| i.controller == IngressController::None) {
+            c.error(
+                &key.key("host"),
+                "apps.wordpress.host needs an ingress controller, and [ingress] controller = \"none\"",
+                "use controller = \"traefik\", or remove host (WordPress then gets a LoadBalancer address)",
+            );
+        }
+        if raw.address.is_some() {
+            c.error(
+                &key.key("address"),
+                "apps.wordpress.address does nothing with host: WordPress is served through the ingress",
+                "remove address (set [ingress] address to fix the ingress controller's), or remove host",
+            );
+        }
+    }
     let address = raw
         .address
         .as_ref()
         .and_then(|a| c.check(&key.key("address"), ipv4(a, "address")));
-    if let Some(a) = address {
+    if host.is_some() {
+        // Served through the ingress: no LoadBalancer Service of its own.
+    } else if let Some(a) = address {
         if !pools.iter().any(|pl| pl.contains(a)) {
             c.error(
                 &key.key("address"),
@@ -91,6 +112,7 @@ pub(super) fn wordpress(
         replicas,
         mysql_node,
         address,
+        host,
         mysql_volume: mysql_volume?,
         wordpress_volume: wordpress_volume?,
     })

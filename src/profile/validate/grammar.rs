@@ -96,6 +96,30 @@ pub fn host(s: &str, what: &str) -> Result<(), Invalid> {
     }
 }
 
+/// An Ingress rule's host: a lowercase RFC 1123 DNS subdomain (no IP address, no port),
+/// as Kubernetes validates `spec.rules[].host`; a leading "*." wildcard is allowed.
+pub fn ingress_host(s: &str) -> Result<(), Invalid> {
+    let hint = "give a DNS name such as \"blog.example.com\" (lowercase, no scheme, port or path)";
+    let name = s.strip_prefix("*.").unwrap_or(s);
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return Err(Invalid::new(format!("host {s:?} is an IP address"))
+            .hint("an Ingress matches host names; clients reach the address through a DNS name"));
+    }
+    if s.len() <= 253 && name.split('.').all(label) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("host {s:?} is not a DNS name")).hint(hint))
+    }
+}
+
 /// An NFS export path as `/etc/exports` and the node runtime take it: absolute, normal
 /// (no empty, "." or ".." components, no trailing '/'), not "/" itself, and only
 /// characters exports(5) gives no meaning (white space, quotes, '#', '(' would).

@@ -10,6 +10,7 @@ mod apps;
 mod cluster;
 pub(super) mod grammar;
 mod image;
+mod loadbalancer;
 mod nodes;
 mod pools;
 mod sources;
@@ -52,11 +53,15 @@ pub fn validate(raw: &RawProfile, path: &Path, c: &mut Collector<'_>) -> Option<
         .nfs
         .as_ref()
         .and_then(|n| storage::nfs(n, &nodes, &root.key("storage").key("nfs"), c));
+    let ingress = loadbalancer::ingress(raw, &pools, c);
+    let lb = ingress
+        .as_ref()
+        .and_then(|i| loadbalancer::loadbalancer(raw, cluster.as_ref(), &nodes, &pools, i, c));
     let wordpress = raw
         .apps
         .wordpress
         .as_ref()
-        .and_then(|w| apps::wordpress(w, raw, &nodes, &pools, c));
+        .and_then(|w| apps::wordpress(w, raw, &nodes, &pools, ingress.as_ref(), c));
     let manifests = apps::manifests(raw, &dir, c);
     let charts = apps::charts(raw, &dir, c);
     let image = image::image(&raw.image, &root.key("image"), c);
@@ -81,6 +86,8 @@ pub fn validate(raw: &RawProfile, path: &Path, c: &mut Collector<'_>) -> Option<
         ssh_keys,
         nfs,
         pools,
+        loadbalancer: lb,
+        ingress: ingress?,
         wordpress,
         manifests,
         charts,

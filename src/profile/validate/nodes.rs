@@ -46,6 +46,11 @@ pub(super) fn nodes(
                         format!("server \"{}\" has no static address", n.hostname),
                         "servers need a static address: other servers join it and keepalived peers with it; add address = \"10.0.0.x\"");
                 }
+                if role == Some(Role::LoadBalancer) {
+                    c.error(&k.key(if n.address.is_some() { "address" } else { "hostname" }),
+                        format!("load balancer \"{}\" has no static address", n.hostname),
+                        "the load balancer is the cluster's fixed registration address: add address = \"10.0.0.x\"");
+                }
                 Some(Addressing::Dhcp)
             }
             Some(a) => c
@@ -93,6 +98,22 @@ pub(super) fn nodes(
             c.check(&lkey, grammar::label_key(lk));
             c.check(&lkey, grammar::label_value(lv));
         }
+        if role == Some(Role::LoadBalancer) {
+            // A load balancer runs no K3s: Kubernetes settings would do nothing.
+            for (set, what) in [
+                (!n.labels.is_empty(), "labels"),
+                (!n.taints.is_empty(), "taints"),
+                (n.workloads.is_some(), "workloads"),
+            ] {
+                if set {
+                    c.error(
+                        &k.key(what),
+                        format!("{what} on a load balancer do nothing: it runs no K3s"),
+                        &format!("remove {what} from \"{}\"", n.hostname),
+                    );
+                }
+            }
+        }
         if role == Some(Role::Agent) && n.workloads == Some(false) {
             c.error(
                 &k.key("workloads"),
@@ -111,7 +132,7 @@ pub(super) fn nodes(
                     mac,
                     labels: n.labels.clone(),
                     taints,
-                    workloads: n.workloads.unwrap_or(true),
+                    workloads: role != Role::LoadBalancer && n.workloads.unwrap_or(true),
                     ssh_keys: node_keys,
                 },
             ));

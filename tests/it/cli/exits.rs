@@ -97,3 +97,42 @@ fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     );
     assert!(!err.contains('\x1b'), "ANSI escape in {err:?}");
 }
+
+#[test]
+fn kubeconfig_prints_the_chosen_server_and_refuses_bad_choices_with_exit_1() {
+    let d = tempfile::tempdir().unwrap();
+    let profile = d.path().join("ci.toml");
+    std::fs::copy(root().join("profiles/ci-x86_64.toml"), &profile).unwrap();
+    let p = profile.to_str().unwrap();
+    // No secrets yet: a user error with a hint, nothing generated.
+    let err = stderr_of(&["kubeconfig", p], 1);
+    assert!(
+        err.contains("no secrets directory") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!d.path().join("ci.secrets").exists());
+    // Secrets as a build makes them (the library call the build uses).
+    let prof = bakery_image::profile::load(&profile).unwrap();
+    bakery_image::cluster::Secrets::load_or_create(&prof.secrets_dir, &prof).unwrap();
+    for (choice, want) in [
+        (None, "10.99.0.5"),
+        (Some("lb"), "10.99.0.5"),
+        (Some("vip"), "10.99.0.100"),
+        (Some("ci-s3"), "10.99.0.13"),
+    ] {
+        let mut args = vec!["kubeconfig", p];
+        if let Some(c) = choice {
+            args.extend(["--server", c]);
+        }
+        let out = bin().args(&args).assert().code(0).get_output().clone();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains(&format!("server: \"https://{want}:6443\"")),
+            "{text}"
+        );
+    }
+    for (bad, msg) in [("ci-a1", "not a server"), ("nosuch", "neither vip, lb")] {
+        let err = stderr_of(&["kubeconfig", p, "--server", bad], 1);
+        assert!(err.contains(msg) && err.contains("hint:"), "{err}");
+    }
+}

@@ -113,13 +113,54 @@ keyring = "archive.gpg"
     format!("{}{}", &RICH[..start], &RICH[end..]).replacen("\n[secrets]", debian, 1)
 }
 
+/// [`RICH`] with two load balancers sharing an address, the ingress on a fixed address
+/// and WordPress served by host name (exclusive with its own `address`).
+fn rich_lb() -> String {
+    let lbs = r#"[[nodes]]
+hostname = "lb1"
+role = "loadbalancer"
+address = "10.0.0.5"
+
+[[nodes]]
+hostname = "lb2"
+role = "loadbalancer"
+address = "10.0.0.6"
+
+[loadbalancer]
+address = "10.0.0.9"
+ingress = true
+
+[ingress]
+controller = "traefik"
+address = "10.0.0.201"
+
+[storage.nfs]"#;
+    RICH.replacen("[storage.nfs]", lbs, 1).replacen(
+        "mysql-node = \"s1\"\naddress = \"10.0.0.200\"",
+        "mysql-node = \"s1\"\nhost = \"blog.example.com\"",
+        1,
+    )
+}
+
 /// Every string leaf of the rich profiles: (profile text, path segments); the Debian
-/// variant adds only its `sources.debian` leaves.
+/// variant adds only its `sources.debian` leaves, the load-balancer variant its own.
 fn all_leaves() -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     for (text, only) in [
         (RICH.to_owned(), None),
-        (rich_debian(), Some("sources.debian")),
+        (rich_debian(), Some(&["sources.debian"][..])),
+        (
+            rich_lb(),
+            Some(
+                &[
+                    "loadbalancer",
+                    "ingress",
+                    "apps.wordpress.host",
+                    "nodes[2]",
+                    "nodes[3]",
+                ][..],
+            ),
+        ),
     ] {
         let doc: toml::Value = toml::from_str(&text).unwrap();
         let mut leaves = Vec::new();
@@ -127,7 +168,7 @@ fn all_leaves() -> Vec<(String, Vec<String>)> {
         out.extend(
             leaves
                 .into_iter()
-                .filter(|l| only.is_none_or(|o| dotted(l).starts_with(o)))
+                .filter(|l| only.is_none_or(|o| o.iter().any(|o| dotted(l).starts_with(o))))
                 .map(|l| (text.clone(), l)),
         );
     }
@@ -271,6 +312,12 @@ fn the_rich_profile_sets_every_string_key_of_the_schema() {
     let d = dir_with_inputs();
     profile::parse(&d.path().join("rich.toml"), RICH).unwrap();
     profile::parse(&d.path().join("rich.toml"), &rich_debian()).unwrap();
+    let lb = profile::parse(&d.path().join("rich.toml"), &rich_lb()).unwrap();
+    assert!(
+        lb.loadbalancer
+            .as_ref()
+            .is_some_and(|l| l.shared && l.ingress)
+    );
     let covered: BTreeSet<String> = all_leaves().iter().map(|(_, l)| generic(l)).collect();
     let schema_key = |k: String| {
         let segs: Vec<String> = k.split('.').map(str::to_owned).collect();
@@ -330,6 +377,12 @@ fn check_rendered(p: &Profile) -> String {
                     );
                     assert!(v.starts_with('\'') && v.ends_with('\''), "{what}: {l:?}");
                     seen.push_str(&v[1..v.len() - 1].replace(r"'\''", "'"));
+                    seen.push('\n');
+                }
+            } else if path.ends_with("haproxy/bakery.cfg") {
+                haproxy_test(&what, &text);
+                for w in text.split_whitespace() {
+                    seen.push_str(w);
                     seen.push('\n');
                 }
             } else if path.ends_with("keepalived.conf") {
@@ -394,9 +447,37 @@ fn check_rendered(p: &Profile) -> String {
     seen
 }
 
+/// `haproxy -c` accepts the file (binding its ports is not tried in check mode).
+pub(super) fn haproxy_test(what: &str, text: &str) {
+    static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*HAVE.get_or_init(|| have(&["haproxy"])) {
+        return;
+    }
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    let o = Command::new("haproxy")
+        .args(["-c", "-f"])
+        .arg(f.path())
+        .output()
+        .unwrap();
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "{what}: haproxy -c rejects it:\n{out}\n{text}"
+    );
+    assert!(
+        !out.contains("[WARNING]"),
+        "{what}: haproxy -c warns:\n{out}\n{text}"
+    );
+}
+
 /// `keepalived --config-test` accepts the file; warnings that an interface does not exist
 /// on this machine are expected (the node's interfaces are not the test host's).
-fn keepalived_test(what: &str, text: &str) {
+pub(super) fn keepalived_test(what: &str, text: &str) {
     static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if !*HAVE.get_or_init(|| have(&["keepalived"])) {
         return;

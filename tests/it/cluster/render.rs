@@ -174,7 +174,7 @@ fn every_yaml_parses_and_k3s_keys_are_known() {
         assert_eq!(d["contexts"][0]["context"]["user"].as_str(), Some(n));
         assert_eq!(
             d["clusters"][0]["cluster"]["server"].as_str(),
-            Some(format!("https://{}:6443", p.cluster.vip).as_str())
+            Some(format!("https://{}:6443", p.registration_address()).as_str())
         );
     }
 }
