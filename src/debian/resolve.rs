@@ -103,6 +103,18 @@ impl Universe {
             None => !self.manual_suites.contains(&p.suite),
         })
     }
+
+    /// For a versioned dependency the automatic candidate does not fit: the newest
+    /// version of `name` in any suite that does (the locked one, when locked).
+    fn fitting(&self, a: &Atom, lock: &Lock) -> Option<&Package> {
+        let c = a.constraint.as_ref()?;
+        self.by_name.get(&a.name)?.iter().find(|p| {
+            c.allows(&p.version)
+                && lock
+                    .get(&a.name)
+                    .is_none_or(|v| p.version.to_string() == *v)
+        })
+    }
 }
 
 /// Locked versions by package name.
@@ -207,15 +219,16 @@ fn pick<'u>(u: &'u Universe, a: &Atom, lock: &Lock) -> Option<&'u Package> {
     {
         return Some(p);
     }
-    let mut providers: Vec<&Package> = u
-        .providers
-        .get(&a.name)?
+    let Some(provs) = u.providers.get(&a.name) else {
+        return u.fitting(a, lock);
+    };
+    let mut providers: Vec<&Package> = provs
         .iter()
         .filter_map(|(n, _)| u.candidate(n, None, lock))
         .filter(|p| p.provides.iter().any(|pr| provides(pr, a)))
         .collect();
     providers.sort_by(|x, y| (rank(&x.priority), &x.name).cmp(&(rank(&y.priority), &y.name)));
-    providers.first().copied()
+    providers.first().copied().or_else(|| u.fitting(a, lock))
 }
 
 #[cfg(test)]
@@ -245,7 +258,15 @@ mod tests {
             stanza("linux-image-arm64", "6.12", ""),
         ]
         .concat();
-        let bpo = stanza("linux-image-arm64", "6.17~bpo", "");
+        let bpo = [
+            stanza(
+                "linux-image-arm64",
+                "6.17~bpo",
+                "Depends: linux-base-arm64 (= 6.17~bpo)\n",
+            ),
+            stanza("linux-base-arm64", "6.17~bpo", ""),
+        ]
+        .concat();
         let mut all = parse_index(&main, "trixie").unwrap();
         all.extend(parse_index(&bpo, "trixie-backports").unwrap());
         Universe::new(all, vec!["trixie-backports".into()])
@@ -297,10 +318,17 @@ mod tests {
             &Lock::new(),
         )
         .unwrap();
-        assert_eq!(names(&k), ["linux-image-arm64=6.17~bpo"]);
+        // Its exact-version dependency exists only in backports: taken from there.
+        assert_eq!(
+            names(&k),
+            ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
+        );
         let lock = Lock::from([("linux-image-arm64".to_owned(), "6.17~bpo".to_owned())]);
         let k = resolve(&u, &[req("linux-image-arm64", None)], &lock).unwrap();
-        assert_eq!(names(&k), ["linux-image-arm64=6.17~bpo"]);
+        assert_eq!(
+            names(&k),
+            ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
+        );
         let lock = Lock::from([("libc6".to_owned(), "2.36-9".to_owned())]);
         let e = resolve(&u, &[req("libc6", None)], &lock).unwrap_err();
         assert!(matches!(e, ResolveError::LockedMissing { .. }), "{e}");
