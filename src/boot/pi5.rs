@@ -122,3 +122,79 @@ pub fn check_lock(profile: &Profile) -> Result<()> {
     )
     .into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::{Data, Entry};
+
+    fn file(t: &mut Tree, p: &str, body: &str) {
+        t.insert(p, Entry::file(Data::bytes(body), 0o644)).unwrap();
+    }
+
+    /// A tree in Debian 7.x's layout: vmlinuz and DTBs under usr/lib/modules/<v>, the old
+    /// DTB path a compatibility symlink, the Pi 5 modules listed in modules.dep.
+    fn seven(dep: &str, dtbs: &[&str]) -> Tree {
+        let mut t = Tree::new();
+        let m = "usr/lib/modules/7.3.4+deb13-arm64";
+        file(&mut t, &format!("{m}/vmlinuz"), "Image");
+        file(&mut t, &format!("{m}/modules.dep"), dep);
+        for d in dtbs {
+            file(&mut t, &format!("{m}/dtb/broadcom/{d}"), "dtb");
+        }
+        t.insert(
+            "usr/lib/linux-image-7.3.4+deb13-arm64",
+            Entry::symlink("modules/7.3.4+deb13-arm64/dtb"),
+        )
+        .unwrap();
+        t
+    }
+
+    #[test]
+    fn a_kernel_without_bcm2712_support_is_named_with_what_it_lacks() {
+        let b = BoardDef::get(Board::Rpi);
+        let dep: String = b
+            .modules
+            .pi5
+            .iter()
+            .map(|m| format!("kernel/x/{m}.ko.xz:\n"))
+            .collect();
+        let full = seven(&dep, &["bcm2712-rpi-5-b.dtb", "bcm2712-d-rpi-5-b.dtb"]);
+        let kver = crate::boot::kernel_version(&full).unwrap();
+        assert_eq!(kver, "7.3.4+deb13-arm64");
+        assert!(crate::boot::bootfiles::kernel_image(&full, &kver).is_ok());
+        assert_eq!(missing(&b, &full, &kver).unwrap(), Vec::<String>::new());
+        // Through the compatibility symlink (the first directory of [dtbs]) as well.
+        assert!(
+            crate::boot::elf::resolve_file(
+                &full,
+                &format!("usr/lib/linux-image-{kver}/broadcom/bcm2712-rpi-5-b.dtb")
+            )
+            .is_ok()
+        );
+        let part = seven("kernel/x/macb.ko.xz:\n", &["bcm2712-rpi-5-b.dtb"]);
+        let lacks = missing(&b, &part, &kver).unwrap();
+        assert!(lacks.contains(&"device tree bcm2712-d-rpi-5-b.dtb".to_owned()));
+        assert!(
+            lacks.contains(&"module sdhci_brcmstb".to_owned()),
+            "{lacks:?}"
+        );
+        assert!(!lacks.iter().any(|m| m == "module macb"), "{lacks:?}");
+    }
+
+    #[test]
+    fn boots_on_follows_board_table_and_pi5() {
+        assert_eq!(
+            boots_on(Board::Rpi, PartitionTable::Gpt, true),
+            ["Pi 4/400/CM4", "Pi 5"]
+        );
+        assert_eq!(
+            boots_on(Board::Rpi, PartitionTable::Mbr, false),
+            ["Pi 4/400/CM4", "Pi 3/Zero 2 W"]
+        );
+        assert_eq!(
+            boots_on(Board::QemuX86_64, PartitionTable::Gpt, false),
+            ["QEMU q35 (x86_64)"]
+        );
+    }
+}

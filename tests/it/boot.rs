@@ -588,7 +588,20 @@ fn raspi4b_dtb_edit_disables_the_missing_devices_on_a_copy() {
         );
     }
     for np in &m.dtb_delete {
-        let (node, prop) = np.split_once(':').unwrap();
+        let (nodes, prop) = np.split_once(':').unwrap();
+        // "a|b": the node of this kernel's tree (the 6.1 part: /emmc2bus).
+        let node = nodes
+            .split('|')
+            .find(|n| {
+                Command::new("fdtget")
+                    .arg(&found)
+                    .args(["-l", n])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            })
+            .unwrap_or_else(|| panic!("none of {nodes} in the stock DTB"));
         // Present before, gone after.
         let before = Command::new("fdtget")
             .arg(&found)
