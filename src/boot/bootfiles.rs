@@ -1,10 +1,12 @@
 //! The boot partition (p1) of one node, as a [`Tree`]: kernel, initramfs, firmware, DTBs,
-//! DT overlays, config.txt, cmdline.txt and sysconf.txt.
+//! DT overlays, config.txt, cmdline.txt (and the Pi 5's cmdline-pi5.txt) and sysconf.txt.
 //!
-//! Input: the profile (board, partition table, build timestamp), the node's plan, and the
-//! composed system tree (Debian layout: `/boot/vmlinuz-<kver>`, `/lib/modules/<kver>`,
-//! `/usr/lib/raspi-firmware`, `/usr/lib/linux-image-<kver>/broadcom`). Output: the board
-//! part of p1; the cluster helper's `bakery/` tree is laid over it by the build.
+//! Input: the profile (board, partition table, `image.pi5`, build timestamp), the node's
+//! plan, and the composed system tree (Debian layout: `/boot/vmlinuz-<kver>` or, 7.x,
+//! `/usr/lib/modules/<kver>/vmlinuz`; `/lib/modules/<kver>`, `/usr/lib/raspi-firmware`,
+//! `/usr/lib/linux-image-<kver>/broadcom` or `/usr/lib/modules/<kver>/dtb/broadcom`).
+//! Output: the board part of p1; the cluster helper's `bakery/` tree is laid over it by
+//! the build.
 
 use anyhow::{Context, Result, bail};
 
