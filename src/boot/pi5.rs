@@ -88,6 +88,10 @@ pub fn check_lock(profile: &Profile) -> Result<()> {
     let Ok(Some(lock)) = crate::debian::lock::LockFile::read(&path) else {
         return Ok(()); // no lock (the first build resolves one) or a broken one (build says)
     };
+    let asked = crate::debian::select::requests(profile);
+    if lock.requests != crate::debian::assemble::request_keys(&asked) {
+        return Ok(()); // the lock predates what the profile asks: the build resolves anew
+    }
     let min: debversion::Version = MIN_PI5_KERNEL.parse().expect("a version");
     let kernels: Vec<_> = lock
         .packages

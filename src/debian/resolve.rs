@@ -96,7 +96,14 @@ impl Universe {
     fn candidate(&self, name: &str, suite: Option<&str>, lock: &Lock) -> Option<&Package> {
         let list = self.by_name.get(name)?;
         if let Some(v) = lock.get(name) {
-            return list.iter().find(|p| p.version.to_string() == *v);
+            let locked = list
+                .iter()
+                .find(|p| p.version.to_string() == *v && suite.is_none_or(|s| p.suite == s));
+            // A name now asked for from a suite its locked version is not from (a profile
+            // that moved its kernel to backports): the lock predates the request.
+            if locked.is_some() || suite.is_none() {
+                return locked;
+            }
         }
         list.iter().find(|p| match suite {
             Some(s) => p.suite == s,
@@ -104,16 +111,21 @@ impl Universe {
         })
     }
 
-    /// For a versioned dependency the automatic candidate does not fit: the newest
-    /// version of `name` in any suite that does (the locked one, when locked).
+    /// For a versioned dependency the automatic candidate does not fit: the locked
+    /// version if it does, else the newest version of `name` in any suite that does (a
+    /// lock from before the kernel moved to backports pins the older `linux-base`).
     fn fitting(&self, a: &Atom, lock: &Lock) -> Option<&Package> {
         let c = a.constraint.as_ref()?;
-        self.by_name.get(&a.name)?.iter().find(|p| {
-            c.allows(&p.version)
-                && lock
-                    .get(&a.name)
-                    .is_none_or(|v| p.version.to_string() == *v)
-        })
+        let fits: Vec<&Package> = self
+            .by_name
+            .get(&a.name)?
+            .iter()
+            .filter(|p| c.allows(&p.version))
+            .collect();
+        fits.iter()
+            .find(|p| lock.get(&a.name) == Some(&p.version.to_string()))
+            .or(fits.first())
+            .copied()
     }
 }
 
@@ -325,6 +337,18 @@ mod tests {
         );
         let lock = Lock::from([("linux-image-arm64".to_owned(), "6.17~bpo".to_owned())]);
         let k = resolve(&u, &[req("linux-image-arm64", None)], &lock).unwrap();
+        assert_eq!(
+            names(&k),
+            ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
+        );
+        // A lock from before the kernel moved to backports does not hold it back.
+        let lock = Lock::from([("linux-image-arm64".to_owned(), "6.12".to_owned())]);
+        let k = resolve(
+            &u,
+            &[req("linux-image-arm64", Some("trixie-backports"))],
+            &lock,
+        )
+        .unwrap();
         assert_eq!(
             names(&k),
             ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
