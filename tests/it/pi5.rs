@@ -228,3 +228,61 @@ fn pi5_with_a_kernel_without_bcm2712_support_is_a_located_error() {
     );
     assert!(!dir.path().join("out/ci-s1.img").exists());
 }
+
+#[test]
+fn pi5_is_checked_against_the_board_and_the_suites_and_picks_the_backports_kernel() {
+    use bakery_image::profile;
+    let base = "[cluster]\nname = \"t\"\nvip = \"10.0.0.100\"\nnetwork = \"10.0.0.0/24\"\ngateway = \"10.0.0.1\"\n\n[[nodes]]\nhostname = \"s1\"\nrole = \"server\"\naddress = \"10.0.0.11\"\n\n";
+    let parse = |image: &str, debian: &str| {
+        profile::parse(
+            Path::new("p.toml"),
+            &format!("{base}[image]\n{image}\n[sources.debian]\n{debian}"),
+        )
+    };
+    let only = |d: profile::Diagnostics, line: usize, msg: &str| {
+        assert_eq!(d.items.len(), 1, "{d}");
+        let i = &d.items[0];
+        assert_eq!(i.key.to_string(), "image.pi5");
+        assert!(
+            d.location(i).starts_with(&format!("p.toml:{line}:")),
+            "{}",
+            d.location(i)
+        );
+        assert!(i.message.contains(msg), "{}", i.message);
+        assert!(i.hint.is_some());
+    };
+    only(
+        parse(
+            "board = \"qemu-x86_64\"\npi5 = true\n",
+            "suite = \"trixie\"\nextra-suites = [\"trixie-backports\"]\n",
+        )
+        .unwrap_err(),
+        14,
+        "no Raspberry Pi",
+    );
+    only(
+        parse("board = \"rpi\"\npi5 = true\n", "suite = \"trixie\"\n").unwrap_err(),
+        14,
+        "trixie-backports, which is not a suite",
+    );
+    let p = parse(
+        "board = \"rpi\"\npi5 = true\n",
+        "suite = \"trixie\"\nextra-suites = [\"trixie-backports\"]\n",
+    )
+    .unwrap();
+    let k = bakery_image::debian::select::requests(&p)
+        .into_iter()
+        .find(|r| r.name == "linux-image-arm64")
+        .unwrap();
+    assert_eq!(k.suite.as_deref(), Some("trixie-backports"));
+    assert!(k.why.starts_with("image.pi5"), "{}", k.why);
+    // Without pi5: trixie's own kernel, and no Pi 5 on the list of what it boots.
+    let p = parse("board = \"rpi\"\n", "suite = \"trixie\"\n").unwrap();
+    let k = bakery_image::debian::select::requests(&p)
+        .into_iter()
+        .find(|r| r.name == "linux-image-arm64")
+        .unwrap();
+    assert_eq!(k.suite, None);
+    let plan = bakery_image::plan::plan(&p);
+    assert_eq!(plan.nodes[0].boots_on, ["Pi 4/400/CM4"]);
+}
