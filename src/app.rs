@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Check(a) => {
             let p = load(&a.profile)?;
+            crate::boot::pi5::check_lock(&p)?;
             let plan = plan::plan(&p);
             out.write_all(report::check(&p, &plan).as_bytes())?;
         }

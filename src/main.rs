@@ -39,11 +39,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = bakery_image::app::exit_code(&err);
-            if err
+            // Located profile errors print as themselves (file:line, key, hint), also
+            // when found after validation (e.g. image.pi5 against the kernel built).
+            if let Some(d) = err
                 .chain()
-                .any(|e| e.is::<bakery_image::profile::Diagnostics>())
+                .find_map(|e| e.downcast_ref::<bakery_image::profile::Diagnostics>())
             {
-                eprintln!("{err}");
+                eprintln!("{d}");
             } else {
                 eprintln!("error: {err:#}");
             }

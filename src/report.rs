@@ -216,10 +216,12 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
     if let Some(d) = &p.sources.debian {
         let kernel = d.kernel.as_ref().map_or_else(
             || {
-                format!(
-                    "{} (the board's)",
-                    crate::debian::select::board_packages(p.image.board).0
-                )
+                let k = crate::debian::select::board_packages(p.image.board).0;
+                if p.image.pi5 {
+                    format!("{k}/{}-backports (image.pi5)", d.suites[0])
+                } else {
+                    format!("{k} (the board's)")
+                }
             },
             |k| match &k.suite {
                 Some(s) => format!("{}/{s}", k.name),
@@ -255,10 +257,11 @@ pub fn check(p: &Profile, plan: &Plan) -> String {
         let secrets = n.files.iter().filter(|f| f.secret).count();
         let _ = writeln!(
             o,
-            "  {}: {} files on the boot partition ({secrets} secret), FAT volume id {}",
+            "  {}: {} files on the boot partition ({secrets} secret), FAT volume id {}, boots {}",
             n.output,
             n.files.len(),
-            n.fat_volume_id
+            n.fat_volume_id,
+            n.boots_on.join(", ")
         );
     }
     if let Some(b) = boot {

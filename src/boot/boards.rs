@@ -37,7 +37,7 @@ pub struct BoardDef {
     pub overlays: FileSet,
     pub modules: ModulesDef,
     pub config: Template,
-    pub cmdline: Template,
+    pub cmdline: CmdlineDef,
 }
 
 /// How `bakery-image run` boots the board in QEMU: the QEMU machines it runs on, by the
@@ -137,27 +137,36 @@ pub struct FileSet {
     /// Directory in the system tree; `{kver}` is the kernel version.
     #[serde(default)]
     pub from: String,
+    /// Where a file missing from `from` is looked for next (the DTBs of Linux >= 6.18).
+    #[serde(default)]
+    pub also_from: Option<String>,
     /// Required files.
     #[serde(default)]
     pub files: Vec<String>,
-    /// Copied when present (e.g. a Pi 5 DTB from a newer kernel).
+    /// Required only with `image.pi5` (the Pi 5 DTBs).
     #[serde(default)]
-    pub optional: Vec<String>,
+    pub pi5: Vec<String>,
     /// Required only with the MBR partition table (Pi 3 / Zero 2 W).
     #[serde(default)]
     pub mbr_only: Vec<String>,
 }
 
 impl FileSet {
-    /// The source directory for a kernel version.
-    pub fn dir(&self, kver: &str) -> String {
-        self.from.replace("{kver}", kver)
+    /// The source directories for a kernel version, in lookup order.
+    pub fn dirs(&self, kver: &str) -> Vec<String> {
+        std::iter::once(&self.from)
+            .chain(self.also_from.as_ref())
+            .map(|d| d.replace("{kver}", kver))
+            .collect()
     }
-    /// Required files for a partition table.
-    pub fn required(&self, table: PartitionTable) -> Vec<&str> {
+    /// Required files for a partition table, with or without Pi 5 support.
+    pub fn required(&self, table: PartitionTable, pi5: bool) -> Vec<&str> {
         let mut v: Vec<&str> = self.files.iter().map(String::as_str).collect();
         if table == PartitionTable::Mbr {
             v.extend(self.mbr_only.iter().map(String::as_str));
+        }
+        if pi5 {
+            v.extend(self.pi5.iter().map(String::as_str));
         }
         v
     }
@@ -166,8 +175,40 @@ impl FileSet {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ModulesDef {
-    /// Module names (as in modules.dep, '-' and '_' equivalent), loaded with dependencies.
+    /// Module names (as in modules.dep, '-' and '_' equivalent), loaded with dependencies;
+    /// `a|b` is the first of them the kernel has.
     pub load: Vec<String>,
+    /// Loaded too with `image.pi5` (and then required of the kernel).
+    #[serde(default)]
+    pub pi5: Vec<String>,
+}
+
+impl ModulesDef {
+    /// The modules the initramfs loads, with or without Pi 5 support.
+    pub fn wanted(&self, pi5: bool) -> Vec<String> {
+        let mut v = self.load.clone();
+        if pi5 {
+            v.extend(self.pi5.iter().cloned());
+        }
+        v
+    }
+}
+
+/// cmdline.txt: its template, the serial console it names and, on boards with a Pi 5
+/// section in config.txt, the file that section reads with the Pi 5's console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CmdlineDef {
+    pub template: String,
+    /// `{serial}` in the template.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// The Pi 5's cmdline file (config.txt `[pi5] cmdline=`).
+    #[serde(default)]
+    pub pi5_file: Option<String>,
+    /// `{serial}` in the Pi 5's file.
+    #[serde(default)]
+    pub pi5_serial: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +243,10 @@ impl BoardDef {
             .replace("{node}", vars.node)
             .replace("{kernel}", &self.kernel)
             .replace("{initramfs}", &self.initramfs)
+            .replace(
+                "{pi5_cmdline}",
+                self.cmdline.pi5_file.as_deref().unwrap_or_default(),
+            )
             .replace("{boot_label}", PartRole::Boot.label())
             .replace("{system_label}", PartRole::System.label())
             .replace("{data_label}", PartRole::Data.label())
@@ -218,8 +263,26 @@ impl BoardDef {
 
     /// cmdline.txt for one node: exactly one line (the Pi firmware reads only the first).
     pub fn cmdline_txt(&self, vars: &TemplateVars) -> String {
+        self.cmdline_with(self.cmdline.serial.as_deref(), vars)
+    }
+
+    /// The Pi 5's cmdline file for one node (`[pi5] cmdline=` in config.txt): its name
+    /// and text, on boards that have one.
+    pub fn pi5_cmdline_txt(&self, vars: &TemplateVars) -> Option<(String, String)> {
+        let file = self.cmdline.pi5_file.clone()?;
+        Some((
+            file,
+            self.cmdline_with(self.cmdline.pi5_serial.as_deref(), vars),
+        ))
+    }
+
+    fn cmdline_with(&self, serial: Option<&str>, vars: &TemplateVars) -> String {
+        let template = self
+            .cmdline
+            .template
+            .replace("{serial}", serial.unwrap_or_default());
         let mut line = self
-            .render(&self.cmdline.template, vars)
+            .render(&template, vars)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
@@ -230,14 +293,14 @@ impl BoardDef {
     }
 
     /// Names of the files at the top of p1 that come from the board (kernel, initramfs,
-    /// firmware, DTBs, `overlays/`), for the plan. Optional files are not listed.
-    pub fn p1_files(&self, table: PartitionTable) -> Vec<String> {
+    /// firmware, DTBs, `overlays/`), for the plan.
+    pub fn p1_files(&self, table: PartitionTable, pi5: bool) -> Vec<String> {
         let mut v = vec![self.kernel.clone(), self.initramfs.clone()];
         v.extend(
             self.firmware
-                .required(table)
+                .required(table, pi5)
                 .into_iter()
-                .chain(self.dtbs.required(table))
+                .chain(self.dtbs.required(table, pi5))
                 .map(String::from),
         );
         if !self.overlays.from.is_empty() {
@@ -297,7 +360,7 @@ mod tests {
                 if let Some(dtb) = &m.dtb {
                     let table = m.partition_table.unwrap_or(PartitionTable::Gpt);
                     assert!(
-                        d.p1_files(table).contains(dtb),
+                        d.p1_files(table, false).contains(dtb),
                         "{}: {name}: {dtb} is not on p1",
                         d.name
                     );
@@ -318,10 +381,33 @@ mod tests {
             "enable_uart=1",
             "upstream_kernel=1",
             "[pi4]\nkernel=vmlinuz\ninitramfs initrd.img followkernel",
-            "[pi5]",
+            "[pi5]\n# The same arm64 kernel",
+            "initramfs initrd.img followkernel\ncmdline=cmdline-pi5.txt\n",
         ] {
             assert!(c.contains(needle), "{needle} missing in\n{c}");
         }
+        let (file, pi5) = d
+            .pi5_cmdline_txt(&TemplateVars {
+                node: "n1",
+                mbr_signature: None,
+            })
+            .unwrap();
+        assert_eq!(file, "cmdline-pi5.txt");
+        assert!(
+            pi5.starts_with("console=tty0 console=ttyAMA10,115200 "),
+            "{pi5}"
+        );
+        assert_eq!(pi5.lines().count(), 1);
+        let gpt5 = d.p1_files(PartitionTable::Gpt, true);
+        for f in ["bcm2712-rpi-5-b.dtb", "bcm2712-d-rpi-5-b.dtb"] {
+            assert!(gpt5.contains(&f.to_owned()), "{f}");
+            assert!(
+                !d.p1_files(PartitionTable::Gpt, false)
+                    .contains(&f.to_owned())
+            );
+        }
+        assert!(d.modules.wanted(true).iter().any(|m| m == "sdhci-brcmstb"));
+        assert!(!d.modules.wanted(false).iter().any(|m| m == "sdhci-brcmstb"));
         let cmd = d.cmdline_txt(&TemplateVars {
             node: "n1",
             mbr_signature: None,
@@ -332,11 +418,11 @@ mod tests {
         });
         assert!(mbr.trim_end().ends_with(" bakery.mbr=0a0b0c0d"), "{mbr}");
         assert!(cmd.starts_with("console=tty0 console=ttyS1,115200 "));
-        let gpt = d.p1_files(PartitionTable::Gpt);
+        let gpt = d.p1_files(PartitionTable::Gpt, false);
         assert!(gpt.contains(&"start4.elf".to_owned()));
         assert!(!gpt.contains(&"bootcode.bin".to_owned()));
         assert!(
-            d.p1_files(PartitionTable::Mbr)
+            d.p1_files(PartitionTable::Mbr, false)
                 .contains(&"bootcode.bin".to_owned())
         );
     }

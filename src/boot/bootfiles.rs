@@ -1,10 +1,12 @@
 //! The boot partition (p1) of one node, as a [`Tree`]: kernel, initramfs, firmware, DTBs,
-//! DT overlays, config.txt, cmdline.txt and sysconf.txt.
+//! DT overlays, config.txt, cmdline.txt (and the Pi 5's cmdline-pi5.txt) and sysconf.txt.
 //!
-//! Input: the profile (board, partition table, build timestamp), the node's plan, and the
-//! composed system tree (Debian layout: `/boot/vmlinuz-<kver>`, `/lib/modules/<kver>`,
-//! `/usr/lib/raspi-firmware`, `/usr/lib/linux-image-<kver>/broadcom`). Output: the board
-//! part of p1; the cluster helper's `bakery/` tree is laid over it by the build.
+//! Input: the profile (board, partition table, `image.pi5`, build timestamp), the node's
+//! plan, and the composed system tree (Debian layout: `/boot/vmlinuz-<kver>` or, 7.x,
+//! `/usr/lib/modules/<kver>/vmlinuz`; `/lib/modules/<kver>`, `/usr/lib/raspi-firmware`,
+//! `/usr/lib/linux-image-<kver>/broadcom` or `/usr/lib/modules/<kver>/dtb/broadcom`).
+//! Output: the board part of p1; the cluster helper's `bakery/` tree is laid over it by
+//! the build.
 
 use anyhow::{Context, Result, bail};
 
@@ -15,19 +17,38 @@ use crate::plan::{NodePlan, Plan};
 use crate::profile::{PartitionTable, Profile};
 use crate::stage::{Data, Entry, Kind, Tree};
 
-/// The kernel version of the system tree: `boot/vmlinuz-<kver>` with a matching modules
-/// dir; the highest version when there are several.
+/// The kernel version of the system tree: `boot/vmlinuz-<kver>` (Debian up to 6.x) or
+/// `usr/lib/modules/<kver>/vmlinuz` (Debian's 7.x `linux-binary-<kver>`) with a matching
+/// modules dir; the highest version when there are several.
 pub fn kernel_version(system: &Tree) -> Result<String> {
     let mut found: Vec<String> = system
         .children("boot")
         .filter_map(|(p, _)| p.strip_prefix("boot/vmlinuz-"))
+        .chain(
+            system
+                .children("usr/lib/modules")
+                .filter_map(|(p, _)| p.strip_prefix("usr/lib/modules/"))
+                .filter(|v| {
+                    system
+                        .get(&format!("usr/lib/modules/{v}/vmlinuz"))
+                        .is_some()
+                }),
+        )
         .filter(|v| super::modules::modules_dir(system, v).is_some())
         .map(String::from)
         .collect();
     found.sort_by_key(|a| natural(a));
+    found.dedup();
     found.pop().context(
-        "no kernel in the system tree (expected /boot/vmlinuz-<version> and /lib/modules/<version>)\nhint: add the kernel package (linux-image-*) to the profile's sources",
+        "no kernel in the system tree (expected /boot/vmlinuz-<version> or /usr/lib/modules/<version>/vmlinuz, and its modules)\nhint: add the kernel package (linux-image-*) to the profile's sources",
     )
+}
+
+/// The kernel image of `kver` in the system tree (either layout of [`kernel_version`]).
+pub fn kernel_image(system: &Tree, kver: &str) -> Result<Data> {
+    resolve_file(system, &format!("boot/vmlinuz-{kver}"))
+        .or_else(|_| resolve_file(system, &format!("usr/lib/modules/{kver}/vmlinuz")))
+        .map(|(_, d)| d)
 }
 
 fn natural(s: &str) -> Vec<(u64, String)> {
@@ -56,33 +77,35 @@ pub fn sysconf_txt(hostname: &str) -> String {
     )
 }
 
+/// Where the board file `name` is in the system tree: the first of the set's
+/// directories that has it (symlinks followed, as Linux >= 6.18's DTB path is one).
+pub fn find_board_file(system: &Tree, set: &FileSet, kver: &str, name: &str) -> Option<Data> {
+    set.dirs(kver)
+        .iter()
+        .find_map(|dir| resolve_file(system, &format!("{dir}/{name}")).ok())
+        .map(|(_, d)| d)
+}
+
+#[allow(clippy::too_many_arguments)] // one call per file set; a struct would only rename them
 fn copy_set(
     p1: &mut Tree,
     system: &Tree,
     set: &FileSet,
     kver: &str,
     table: PartitionTable,
+    pi5: bool,
     dest_dir: &str,
     mtime: i64,
 ) -> Result<()> {
-    let dir = set.dir(kver);
-    for name in set.required(table) {
-        let (_, d) = resolve_file(system, &format!("{dir}/{name}")).with_context(|| {
-            format!("board file {name} (from /{dir})\nhint: the profile's sources must include the package that ships /{dir}")
+    for name in set.required(table, pi5) {
+        let d = find_board_file(system, set, kver, name).with_context(|| {
+            let dirs = set.dirs(kver).iter().map(|d| format!("/{d}")).collect::<Vec<_>>().join(" or ");
+            format!("board file {name} (from {dirs})\nhint: the profile's sources must include the package that ships it")
         })?;
         p1.insert(
             &format!("{dest_dir}{name}"),
             Entry::file(d, 0o644).with_mtime(mtime),
         )?;
-    }
-    for name in &set.optional {
-        match resolve_file(system, &format!("{dir}/{name}")) {
-            Ok((_, d)) => p1.insert(
-                &format!("{dest_dir}{name}"),
-                Entry::file(d, 0o644).with_mtime(mtime),
-            )?,
-            Err(_) => tracing::info!("optional board file /{dir}/{name} is not in the system tree"),
-        }
     }
     Ok(())
 }
@@ -116,12 +139,17 @@ pub fn board_files(
         e.mtime = mtime;
     }
 
-    let (_, kernel) = resolve_file(system, &format!("boot/vmlinuz-{kver}"))?;
+    let pi5 = profile.image.pi5;
+    if pi5 {
+        super::pi5::check_kernel(profile, &board, system, &kver)?;
+    }
+    let kernel = kernel_image(system, &kver)?;
     p1.insert(&board.kernel, Entry::file(kernel, 0o644).with_mtime(mtime))?;
     let initrd = initramfs(&InitramfsInput {
         board: &board,
         system,
         kver: &kver,
+        pi5,
         build_time: mtime,
     })
     .context("building the initramfs")?;
@@ -130,8 +158,17 @@ pub fn board_files(
         Entry::file(Data::bytes(initrd), 0o644).with_mtime(mtime),
     )?;
 
-    copy_set(&mut p1, system, &board.firmware, &kver, table, "", mtime)?;
-    copy_set(&mut p1, system, &board.dtbs, &kver, table, "", mtime)?;
+    copy_set(
+        &mut p1,
+        system,
+        &board.firmware,
+        &kver,
+        table,
+        pi5,
+        "",
+        mtime,
+    )?;
+    copy_set(&mut p1, system, &board.dtbs, &kver, table, pi5, "", mtime)?;
     if !board.overlays.from.is_empty() {
         p1.insert("overlays", Entry::dir(0o755).with_mtime(mtime))?;
         copy_set(
@@ -140,6 +177,7 @@ pub fn board_files(
             &board.overlays,
             &kver,
             table,
+            pi5,
             "overlays/",
             mtime,
         )?;
@@ -195,6 +233,9 @@ pub fn node_boot_tree(
     };
     p1.add_bytes("config.txt", board.config_txt(&vars), 0o644)?;
     p1.add_bytes("cmdline.txt", board.cmdline_txt(&vars), 0o644)?;
+    if let Some((file, text)) = board.pi5_cmdline_txt(&vars) {
+        p1.add_bytes(&file, text, 0o644)?;
+    }
     p1.add_bytes("sysconf.txt", sysconf_txt(&node.name), 0o644)?;
     for (p, e) in p1.iter() {
         if !matches!(e.kind, Kind::File(_) | Kind::Dir) {

@@ -78,6 +78,8 @@ pub struct InitramfsInput<'a> {
     pub system: &'a Tree,
     /// Kernel version (`/boot/vmlinuz-<kver>` in the system tree).
     pub kver: &'a str,
+    /// Load the board's Pi 5 modules too (`image.pi5`).
+    pub pi5: bool,
     /// Build timestamp: every mtime, and the clock floor the init applies.
     pub build_time: i64,
 }
@@ -93,6 +95,7 @@ pub fn initramfs_tree(input: &InitramfsInput) -> Result<Tree> {
         board,
         system,
         kver,
+        pi5,
         build_time: mtime,
     } = *input;
     let mut t = Tree::new();
@@ -134,8 +137,9 @@ pub fn initramfs_tree(input: &InitramfsInput) -> Result<Tree> {
     )?;
 
     // Kernel modules in load order, plus a modules.dep for busybox modprobe.
-    let index = modules::ModuleIndex::load_for(system, kver, Some(&board.modules.load))?;
-    let order = index.resolve(&board.modules.load, OPTIONAL_MODULES)?;
+    let wanted = board.modules.wanted(pi5);
+    let index = modules::ModuleIndex::load_for(system, kver, Some(&wanted))?;
+    let order = index.resolve(&wanted, OPTIONAL_MODULES)?;
     let mdir = format!("lib/modules/{kver}");
     for rel in &order {
         let src = format!("{}/{rel}", index.dir);

@@ -12,6 +12,7 @@ pub mod elf;
 pub mod initramfs;
 pub mod kmodindex;
 pub mod modules;
+pub mod pi5;
 pub mod qemu;
 pub mod run;
 pub mod runtime;

@@ -120,7 +120,7 @@ impl ModuleIndex {
             bail!("no kernel modules (.ko) under {dir}");
         }
         let mut queue: Vec<String> = match wanted {
-            Some(w) => w.iter().map(|n| canonical(n)).collect(),
+            Some(w) => w.iter().flat_map(|n| n.split('|')).map(canonical).collect(),
             None => paths.keys().cloned().collect(),
         };
         let mut modules = BTreeMap::new();
@@ -156,6 +156,18 @@ impl ModuleIndex {
         })
     }
 
+    /// Of `names`, those neither a module nor built into the kernel.
+    pub fn missing(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| {
+                let c = canonical(n);
+                !self.modules.contains_key(&c) && !self.builtin.contains(&c)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// Path of a module relative to the modules dir.
     pub fn path(&self, name: &str) -> Option<&str> {
         self.modules.get(&canonical(name)).map(|(p, _)| p.as_str())
@@ -170,12 +182,17 @@ impl ModuleIndex {
 
     /// The modules `names` and all their dependencies, in insmod order (dependencies
     /// first; ties in the order asked). Returns paths relative to the modules dir.
-    /// Names missing from the kernel are errors unless listed in `optional`.
+    /// Names missing from the kernel are errors unless listed in `optional`; `a|b` is the
+    /// first of the alternatives the kernel has.
     pub fn resolve(&self, names: &[String], optional: &[&str]) -> Result<Vec<String>, ModuleError> {
         let mut out = Vec::new();
         let mut done = BTreeSet::new();
         for n in names {
-            let c = canonical(n);
+            let c = n
+                .split('|')
+                .map(canonical)
+                .find(|c| self.modules.contains_key(c) || self.builtin.contains(c))
+                .unwrap_or_else(|| canonical(n.split('|').next().unwrap_or(n)));
             if !self.modules.contains_key(&c) {
                 if self.builtin.contains(&c) || optional.iter().any(|o| canonical(o) == c) {
                     continue;
@@ -362,6 +379,13 @@ kernel/drivers/mmc/host/sdhci.ko:
         let e = i.resolve(&["nope".into()], &[]).unwrap_err();
         assert!(e.to_string().contains("`nope`"));
         assert!(i.resolve(&["nope".into()], &["nope"]).unwrap().is_empty());
+        // Alternatives: the first the kernel has; none is the first one missing.
+        assert_eq!(
+            i.resolve(&["nope|jbd2".into()], &[]).unwrap(),
+            ["kernel/fs/jbd2/jbd2.ko"]
+        );
+        let e = i.resolve(&["nope|nada".into()], &[]).unwrap_err();
+        assert!(e.to_string().contains("`nope|nada`"), "{e}");
         // Built in: asked for, nothing to load.
         assert_eq!(
             index(DEP).resolve(&["virtio-pci".into()], &[]).unwrap(),

@@ -165,6 +165,33 @@ fn qemu_version(system: &str) -> String {
         .unwrap_or_else(|| "an unknown version".into())
 }
 
+/// The node of `spec` in the DTB file: `spec` is a path, or `a|b` paths of which the
+/// first the tree has is taken (the Pi 4's `/emmc2bus` of 6.1 and 6.12 is
+/// `/emmc2-bus@fe000000` in 7.x; the older trees carry no `__symbols__` to find it by
+/// label).
+fn dtb_node(dtb: &Path, spec: &str) -> Result<String> {
+    let alts: Vec<&str> = spec.split('|').collect();
+    if let [one] = alts.as_slice() {
+        return Ok((*one).to_owned());
+    }
+    for a in &alts {
+        let o = Command::new("fdtget")
+            .arg("-l")
+            .arg(dtb)
+            .arg(a)
+            .output()
+            .map_err(|err| {
+                UserError(format!(
+                    "running fdtget: {err}\nhint: install device-tree-compiler (ci/setup-host does)"
+                ))
+            })?;
+        if o.status.success() {
+            return Ok((*a).to_owned());
+        }
+    }
+    bail!("the DTB has none of the nodes {spec}")
+}
+
 /// Write `dtb` to `out` and apply the machine's test-only edits to that copy (fdtput).
 pub fn edited_dtb(dtb: &[u8], out: &Path, m: &MachineDef) -> Result<()> {
     fs_err::write(out, dtb)?;
@@ -173,7 +200,7 @@ pub fn edited_dtb(dtb: &[u8], out: &Path, m: &MachineDef) -> Result<()> {
         edits.push(vec![
             "-t".into(),
             "s".into(),
-            node.clone(),
+            dtb_node(out, node)?,
             "status".into(),
             "disabled".into(),
         ]);
@@ -182,7 +209,7 @@ pub fn edited_dtb(dtb: &[u8], out: &Path, m: &MachineDef) -> Result<()> {
         let (node, prop) = np
             .split_once(':')
             .with_context(|| format!("dtb-delete {np:?} is not node:property"))?;
-        edits.push(vec!["-d".into(), node.into(), prop.into()]);
+        edits.push(vec!["-d".into(), dtb_node(out, node)?, prop.into()]);
     }
     for e in edits {
         let mut cmd = Command::new("fdtput");

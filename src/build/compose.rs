@@ -132,6 +132,8 @@ pub fn finish_system(
     }
     if check {
         let mut req = Requirements::for_profile(profile);
+        // Without the Pi 5's: those are checked with the Pi 5 DTBs by
+        // boot::pi5::check_kernel, which locates the error at image.pi5.
         req.kernel_modules = BoardDef::get(profile.image.board).modules.load;
         // Name the profile key the base comes from, with its line.
         let key = if profile.sources.debian.is_some() {

@@ -49,7 +49,7 @@ pub fn mirror(d: &Debian) -> Result<String, DebianError> {
 }
 
 /// Request strings as the lock records them, sorted.
-fn request_keys(r: &[Request]) -> Vec<String> {
+pub fn request_keys(r: &[Request]) -> Vec<String> {
     let mut v: Vec<String> = r
         .iter()
         .map(|r| match &r.suite {

@@ -96,12 +96,36 @@ impl Universe {
     fn candidate(&self, name: &str, suite: Option<&str>, lock: &Lock) -> Option<&Package> {
         let list = self.by_name.get(name)?;
         if let Some(v) = lock.get(name) {
-            return list.iter().find(|p| p.version.to_string() == *v);
+            let locked = list
+                .iter()
+                .find(|p| p.version.to_string() == *v && suite.is_none_or(|s| p.suite == s));
+            // A name now asked for from a suite its locked version is not from (a profile
+            // that moved its kernel to backports): the lock predates the request.
+            if locked.is_some() || suite.is_none() {
+                return locked;
+            }
         }
         list.iter().find(|p| match suite {
             Some(s) => p.suite == s,
             None => !self.manual_suites.contains(&p.suite),
         })
+    }
+
+    /// For a versioned dependency the automatic candidate does not fit: the locked
+    /// version if it does, else the newest version of `name` in any suite that does (a
+    /// lock from before the kernel moved to backports pins the older `linux-base`).
+    fn fitting(&self, a: &Atom, lock: &Lock) -> Option<&Package> {
+        let c = a.constraint.as_ref()?;
+        let fits: Vec<&Package> = self
+            .by_name
+            .get(&a.name)?
+            .iter()
+            .filter(|p| c.allows(&p.version))
+            .collect();
+        fits.iter()
+            .find(|p| lock.get(&a.name) == Some(&p.version.to_string()))
+            .or(fits.first())
+            .copied()
     }
 }
 
@@ -207,15 +231,16 @@ fn pick<'u>(u: &'u Universe, a: &Atom, lock: &Lock) -> Option<&'u Package> {
     {
         return Some(p);
     }
-    let mut providers: Vec<&Package> = u
-        .providers
-        .get(&a.name)?
+    let Some(provs) = u.providers.get(&a.name) else {
+        return u.fitting(a, lock);
+    };
+    let mut providers: Vec<&Package> = provs
         .iter()
         .filter_map(|(n, _)| u.candidate(n, None, lock))
         .filter(|p| p.provides.iter().any(|pr| provides(pr, a)))
         .collect();
     providers.sort_by(|x, y| (rank(&x.priority), &x.name).cmp(&(rank(&y.priority), &y.name)));
-    providers.first().copied()
+    providers.first().copied().or_else(|| u.fitting(a, lock))
 }
 
 #[cfg(test)]
@@ -245,7 +270,15 @@ mod tests {
             stanza("linux-image-arm64", "6.12", ""),
         ]
         .concat();
-        let bpo = stanza("linux-image-arm64", "6.17~bpo", "");
+        let bpo = [
+            stanza(
+                "linux-image-arm64",
+                "6.17~bpo",
+                "Depends: linux-base-arm64 (= 6.17~bpo)\n",
+            ),
+            stanza("linux-base-arm64", "6.17~bpo", ""),
+        ]
+        .concat();
         let mut all = parse_index(&main, "trixie").unwrap();
         all.extend(parse_index(&bpo, "trixie-backports").unwrap());
         Universe::new(all, vec!["trixie-backports".into()])
@@ -297,10 +330,29 @@ mod tests {
             &Lock::new(),
         )
         .unwrap();
-        assert_eq!(names(&k), ["linux-image-arm64=6.17~bpo"]);
+        // Its exact-version dependency exists only in backports: taken from there.
+        assert_eq!(
+            names(&k),
+            ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
+        );
         let lock = Lock::from([("linux-image-arm64".to_owned(), "6.17~bpo".to_owned())]);
         let k = resolve(&u, &[req("linux-image-arm64", None)], &lock).unwrap();
-        assert_eq!(names(&k), ["linux-image-arm64=6.17~bpo"]);
+        assert_eq!(
+            names(&k),
+            ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
+        );
+        // A lock from before the kernel moved to backports does not hold it back.
+        let lock = Lock::from([("linux-image-arm64".to_owned(), "6.12".to_owned())]);
+        let k = resolve(
+            &u,
+            &[req("linux-image-arm64", Some("trixie-backports"))],
+            &lock,
+        )
+        .unwrap();
+        assert_eq!(
+            names(&k),
+            ["linux-base-arm64=6.17~bpo", "linux-image-arm64=6.17~bpo"]
+        );
         let lock = Lock::from([("libc6".to_owned(), "2.36-9".to_owned())]);
         let e = resolve(&u, &[req("libc6", None)], &lock).unwrap_err();
         assert!(matches!(e, ResolveError::LockedMissing { .. }), "{e}");

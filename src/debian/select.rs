@@ -72,6 +72,12 @@ pub fn requests(p: &Profile) -> Vec<Request> {
             suite: k.suite.clone(),
             why: "sources.debian.kernel".into(),
         }),
+        // The Pi 5's drivers exist only in backports kernels (>= 6.18.15).
+        None if p.image.pi5 => v.push(Request {
+            name: kernel.to_owned(),
+            suite: Some(format!("{}-backports", d.suites[0])),
+            why: "image.pi5 (the Pi 5 needs a backports kernel; set sources.debian.kernel to change it)".into(),
+        }),
         None => v.push(runtime(
             kernel,
             "image.board (its default kernel; set sources.debian.kernel to change it)",

@@ -29,11 +29,11 @@ fn f(path: impl Into<String>, secret: bool) -> PlannedFile {
 /// firmware's text files and the node contract ([`super::contract`]).
 pub fn node_files(p: &Profile, node: &Node, board_files: &[String]) -> Vec<PlannedFile> {
     let mut v: Vec<PlannedFile> = board_files.iter().map(|b| f(b.clone(), false)).collect();
-    v.extend([
-        f("config.txt", false),
-        f("cmdline.txt", false),
-        f("sysconf.txt", false),
-    ]);
+    v.extend([f("config.txt", false), f("cmdline.txt", false)]);
+    if let Some(pi5) = crate::boot::BoardDef::get(p.image.board).cmdline.pi5_file {
+        v.push(f(pi5, false));
+    }
+    v.extend([f("sysconf.txt", false)]);
     for nf in contract::files_of(p, node) {
         v.push(f(format!("bakery/{}", nf.path), nf.secret));
     }

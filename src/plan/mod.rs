@@ -99,6 +99,9 @@ pub struct NodePlan {
     pub boot_partition: Partition,
     pub fat_volume_id: String,
     pub output: String,
+    /// The hardware the image boots ("Pi 4/400/CM4", "Pi 5", ...): one system partition,
+    /// so the same for every node of a profile.
+    pub boots_on: Vec<String>,
 }
 
 /// A part to fetch before building.
@@ -111,8 +114,8 @@ pub struct Artifact {
 
 /// Files from the board definition that go to p1 (kernel, initramfs, firmware, DTBs),
 /// as listed in `firmware/<board>.toml` (see [`crate::boot::boards`]).
-pub fn board_files(board: Board, table: crate::profile::PartitionTable) -> Vec<String> {
-    crate::boot::BoardDef::get(board).p1_files(table)
+pub fn board_files(board: Board, table: crate::profile::PartitionTable, pi5: bool) -> Vec<String> {
+    crate::boot::BoardDef::get(board).p1_files(table, pi5)
 }
 
 /// Compute the plan of a validated profile.
@@ -131,7 +134,8 @@ pub fn plan(p: &Profile) -> Plan {
         .filter_map(|s| s.address.ip())
         .map(|a| format!("{a}:6443"))
         .collect();
-    let board_files = board_files(p.image.board, p.image.partition_table);
+    let board_files = board_files(p.image.board, p.image.partition_table, p.image.pi5);
+    let boots_on = crate::boot::pi5::boots_on(p.image.board, p.image.partition_table, p.image.pi5);
     let nodes = p
         .nodes
         .iter()
@@ -182,6 +186,7 @@ pub fn plan(p: &Profile) -> Plan {
                 boot_partition,
                 fat_volume_id: format!("{:08X}", ids::serial32(cluster, name, "fat-volume-id")),
                 output: format!("{name}.{}", p.image.format.extension()),
+                boots_on: boots_on.clone(),
             }
         })
         .collect();

@@ -42,6 +42,25 @@ pub enum LoadError {
     Invalid(Diagnostics),
 }
 
+/// A problem found after validation (e.g. in what the build made of the profile), located
+/// at `key` of the profile file as a validation error would be. Without the file (it moved
+/// since), it is named by file and key alone.
+pub fn locate(path: &Path, key: &str, message: String, hint: String) -> Diagnostics {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let key = KeyPath::from_dotted(key);
+    let span = toml::de::DeTable::parse(&text)
+        .ok()
+        .and_then(|d| diag::span_of(d.get_ref(), &key));
+    let mut d = Diagnostics::new(path, &text);
+    d.items.push(Diagnostic {
+        key,
+        message,
+        hint: Some(hint),
+        span,
+    });
+    d
+}
+
 /// Read and validate a profile file.
 pub fn load(path: &Path) -> Result<Profile, LoadError> {
     let text = read_text(path)?;

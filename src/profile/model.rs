@@ -285,6 +285,8 @@ pub enum SquashCompression {
 pub struct Image {
     pub board: Board,
     pub partition_table: PartitionTable,
+    /// The image boots Pi 5s too (board rpi; `image.pi5`).
+    pub pi5: bool,
     pub boot_size: ByteSize,
     pub system_size: Option<ByteSize>,
     pub data_size: ByteSize,

@@ -289,6 +289,11 @@ pub struct RawImage {
     /// "gpt" (default) or "mbr" (Pi 3 and Zero 2 W cannot boot GPT).
     #[serde(default)]
     pub partition_table: Option<String>,
+    /// Board "rpi" only: the image boots Pi 5s too (default false). Its kernel must drive
+    /// the BCM2712 (Debian trixie-backports, 6.18.15 or newer: the default kernel then);
+    /// the boot partition gets the Pi 5 DTBs, the initramfs the Pi 5 SD and RP1 drivers.
+    #[serde(default)]
+    pub pi5: Option<bool>,
     /// Size of the FAT32 boot partition (default "512MiB", at least "260MiB").
     #[serde(default)]
     pub boot_size: Option<String>,

@@ -179,7 +179,8 @@ pub fn check_base(tree: &Tree, req: &Requirements) -> Result<(), MissingParts> {
     if !req.kernel_modules.is_empty() {
         let (dirs, have) = kernel_modules(tree);
         for m in &req.kernel_modules {
-            if !have.contains(&module_key(m)) {
+            // "a|b": either will do (crc32c_generic became crc32c_cryptoapi in 6.15).
+            if !m.split('|').any(|alt| have.contains(&module_key(alt))) {
                 missing.push(Missing {
                     what: format!("kernel module {m}"),
                     looked_for: if dirs.is_empty() {

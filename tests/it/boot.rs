@@ -220,6 +220,7 @@ fn initramfs_from_real_parts_is_complete_ordered_and_deterministic() {
         board: &board,
         system: &sys,
         kver: &kver,
+        pi5: false,
         build_time: BUILD_TIME,
     };
     let a = boot::initramfs(&input).unwrap();
@@ -352,7 +353,7 @@ fn boot_tree_of_a_pi_node_has_firmware_kernel_and_one_line_cmdline() {
         bakery_image::build::build_timestamp(&p, &sys).unwrap(),
     )
     .unwrap();
-    for f in plan::board_files(Board::Rpi, p.image.partition_table) {
+    for f in plan::board_files(Board::Rpi, p.image.partition_table, p.image.pi5) {
         assert!(
             t.contains(f.trim_end_matches('/')),
             "{f} planned but missing"
@@ -587,7 +588,20 @@ fn raspi4b_dtb_edit_disables_the_missing_devices_on_a_copy() {
         );
     }
     for np in &m.dtb_delete {
-        let (node, prop) = np.split_once(':').unwrap();
+        let (nodes, prop) = np.split_once(':').unwrap();
+        // "a|b": the node of this kernel's tree (the 6.1 part: /emmc2bus).
+        let node = nodes
+            .split('|')
+            .find(|n| {
+                Command::new("fdtget")
+                    .arg(&found)
+                    .args(["-l", n])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            })
+            .unwrap_or_else(|| panic!("none of {nodes} in the stock DTB"));
         // Present before, gone after.
         let before = Command::new("fdtget")
             .arg(&found)

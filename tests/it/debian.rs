@@ -101,7 +101,9 @@ fn debian_section(mirror: &str) -> Debian {
 fn ci_profile(dir: &std::path::Path) -> profile::Profile {
     let text = std::fs::read_to_string(crate::root().join("profiles/ci-aarch64.toml")).unwrap();
     let start = text.find("[sources]").unwrap();
-    let text = format!("{}[sources.debian]\nsuite = \"trixie\"\n", &text[..start]);
+    // trixie alone: its own kernel, so no Pi 5 (tests/it/pi5.rs builds that).
+    let head = text[..start].replace("pi5 = true\n", "");
+    let text = format!("{head}[sources.debian]\nsuite = \"trixie\"\n");
     let p = dir.join("ci.toml");
     std::fs::write(&p, text).unwrap();
     profile::load(&p).unwrap()
@@ -348,7 +350,9 @@ fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline_unpri
     let standin = crate::root().join("ci/k3s-standin/k3s");
     let text = format!(
         "{}[sources]\nk3s = {{ path = \"{}\" }}\n\n[sources.debian]\nsuite = \"trixie\"\n",
-        &text[..start].replace("data-size", "format = \"raw\"\ndata-size"),
+        &text[..start]
+            .replace("pi5 = true\n", "")
+            .replace("data-size", "format = \"raw\"\ndata-size"),
         standin.display()
     );
     let profile = dir.join("deb.toml");

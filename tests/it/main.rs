@@ -9,6 +9,7 @@ mod debian_diff;
 mod fetch;
 mod image;
 mod need;
+mod pi5;
 mod profile;
 mod stage;
 mod standin;

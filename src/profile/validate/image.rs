@@ -32,6 +32,14 @@ pub(super) fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Opt
             None
         }
     };
+    let pi5 = raw.pi5.unwrap_or(false);
+    if pi5 && board.is_some_and(|b| b != Board::Rpi) {
+        c.error(
+            &key.key("pi5"),
+            format!("pi5 = true, but board \"{board_name}\" is no Raspberry Pi"),
+            "set board = \"rpi\" (one image for Pi 4 and Pi 5), or leave pi5 out",
+        );
+    }
     let boot_size = c.check(
         &key.key("boot-size"),
         ByteSize::parse(raw.boot_size.as_deref().unwrap_or("512MiB")),
@@ -138,6 +146,7 @@ pub(super) fn image(raw: &RawImage, key: &KeyPath, c: &mut Collector<'_>) -> Opt
     Some(Image {
         board: board?,
         partition_table: partition_table?,
+        pi5,
         boot_size: boot_size?,
         system_size,
         data_size: data_size?,

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 
 use super::diag::{Collector, KeyPath};
-use super::model::Profile;
+use super::model::{Image, Profile, Sources};
 use super::raw::RawProfile;
 use super::types::{Invalid, MIB};
 
@@ -66,6 +66,9 @@ pub fn validate(raw: &RawProfile, path: &Path, c: &mut Collector<'_>) -> Option<
     let charts = apps::charts(raw, &dir, c);
     let image = image::image(&raw.image, &root.key("image"), c);
     let sources = sources::sources(&raw.sources, &dir, &root.key("sources"), c);
+    if let (Some(i), Some(s)) = (&image, &sources) {
+        pi5_kernel(i, s, &root, c);
+    }
     let secrets_dir = match &raw.secrets.dir {
         Some(d) => dir.join(d),
         None => {
@@ -95,6 +98,25 @@ pub fn validate(raw: &RawProfile, path: &Path, c: &mut Collector<'_>) -> Option<
         sources: sources?,
         secrets_dir,
     })
+}
+
+/// A Pi 5 image takes its default kernel from `<suite>-backports`, so that suite must be
+/// one of the base's (Pi 5 drivers exist only in trixie-backports kernels >= 6.18.15).
+fn pi5_kernel(image: &Image, sources: &Sources, root: &KeyPath, c: &mut Collector<'_>) {
+    let Some(d) = sources.debian.as_ref().filter(|_| image.pi5) else {
+        return;
+    };
+    if d.kernel.is_some() {
+        return;
+    }
+    let bpo = format!("{}-backports", d.suites[0]);
+    if !d.suites.contains(&bpo) {
+        c.error(
+            &root.key("image").key("pi5"),
+            format!("pi5 = true takes the kernel from {bpo}, which is not a suite of [sources.debian]"),
+            &format!("add extra-suites = [\"{bpo}\"] to [sources.debian] (the Pi 5 needs a kernel >= 6.18.15), or set sources.debian.kernel"),
+        );
+    }
 }
 
 pub(super) fn ipv4(s: &str, what: &str) -> Result<Ipv4Addr, Invalid> {

@@ -21,7 +21,7 @@ fn rendered_set_equals_the_plan() {
         let p = load(name);
         let s = Secrets::generate_with_rng(1, &p).unwrap();
         let r = render_all(&p, &s);
-        let board = plan::board_files(p.image.board, p.image.partition_table);
+        let board = plan::board_files(p.image.board, p.image.partition_table, p.image.pi5);
         for n in &p.nodes {
             let planned: Vec<(String, bool)> = plan::files::node_files(&p, n, &board)
                 .into_iter()
@@ -51,7 +51,7 @@ fn no_secret_in_non_secret_files() {
         let s = Secrets::generate_with_rng(3, &p).unwrap();
         let needles = needles(&s);
         assert!(needles.len() > 20, "the test knows the values");
-        let board = plan::board_files(p.image.board, p.image.partition_table);
+        let board = plan::board_files(p.image.board, p.image.partition_table, p.image.pi5);
         let r = render_all(&p, &s);
         for n in &p.nodes {
             for f in plan::files::node_files(&p, n, &board) {
