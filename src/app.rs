@@ -101,6 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("fetching the parts of `{}`", a.profile.display()))?;
             out.write_all(fetch_report(&fetched).as_bytes())?;
             if let Some(d) = build::debian_base(&p, &opts, false, reporter.as_ref())? {
+                build::save_lock(&p, &d)?;
                 writeln!(out, "debian: {} package(s) in the cache", d.packages.len())?;
             }
         }

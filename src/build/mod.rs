@@ -99,6 +99,24 @@ pub fn debian_base(
     )?))
 }
 
+/// Write the lock of `a` beside the profile when it differs from the one there (after a
+/// successful build, or a fetch: so that `--offline` finds the set it resolved).
+pub fn save_lock(profile: &Profile, a: &crate::debian::assemble::Assembled) -> Result<()> {
+    let path = crate::debian::lock::path_for(&profile.path);
+    if crate::debian::lock::LockFile::read(&path)
+        .ok()
+        .flatten()
+        .as_ref()
+        != Some(&a.lock)
+    {
+        a.lock
+            .write(&path)
+            .with_context(|| format!("writing the lock file {}", path.display()))?;
+        tracing::info!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// Build the images of `profile` as planned.
 pub fn run(
     profile: &Profile,
@@ -259,18 +277,7 @@ pub fn run(
         t0.elapsed().as_secs_f64()
     );
     if let Some(a) = &debian {
-        let path = crate::debian::lock::path_for(&profile.path);
-        if crate::debian::lock::LockFile::read(&path)
-            .ok()
-            .flatten()
-            .as_ref()
-            != Some(&a.lock)
-        {
-            a.lock
-                .write(&path)
-                .with_context(|| format!("writing the lock file {}", path.display()))?;
-            tracing::info!("wrote {}", path.display());
-        }
+        save_lock(profile, a)?;
     }
     Ok(BuildResult {
         board_files: board_record,

@@ -72,6 +72,7 @@ pub fn assemble(
         Some(l) if !inputs.update && l.requests == keys && l.architecture == inputs.arch => {
             l.clone()
         }
+        _ if opts.offline => return Err(DebianError::OfflineUnlocked),
         other => {
             let prefer = if inputs.update {
                 Lock::new()

@@ -107,6 +107,10 @@ pub enum DebianError {
         "the lock file is malformed: {0}\nhint: delete it (the next build writes a new one) or run `bakery-image update`"
     )]
     Lock(String),
+    #[error(
+        "sources.debian: --offline, but no lock beside the profile holds its package set (none yet, or the profile now asks for other packages, another suite or architecture)\nhint: run `bakery-image fetch` or `bakery-image update` once with the mirror reachable: it resolves the set and writes the lock"
+    )]
+    OfflineUnlocked,
     #[error("{0}")]
     Io(String),
 }

@@ -482,3 +482,55 @@ fn build_from_debian_writes_lock_and_sbom_and_rebuilds_identically_offline_unpri
         "passwd is setuid root in the image: {listing}"
     );
 }
+
+/// `--offline` with no lock for the profile's set is a user error that says what to run;
+/// `fetch` resolves the set and writes the lock, after which an offline fetch holds.
+#[test]
+fn offline_needs_the_lock_and_fetch_writes_it() {
+    let Some(mirror) = host_mirror() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(crate::root().join("profiles/ci-x86_64.toml")).unwrap();
+    let start = text.find("[sources]").unwrap();
+    let standin = crate::root().join("ci/k3s-standin/k3s");
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "{}[sources]\nk3s = {{ path = \"{}\" }}\n\n[sources.debian]\nsuite = \"trixie\"\n",
+            &text[..start],
+            standin.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        crate::bin()
+            .env("BAKERY_DEBIAN_MIRROR", &mirror)
+            .env("BAKERY_CACHE_DIR", cache_dir())
+            .args(args)
+            .arg(&profile)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "build",
+        "--offline",
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--offline, but no lock") && err.contains("hint: run `bakery-image fetch`"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out/ci-s1.img.xz").exists());
+    let o = run(&["fetch"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lock = std::fs::read_to_string(dir.path().join("p.lock")).unwrap();
+    assert!(
+        lock.contains("name = \"haproxy\""),
+        "the load balancer's package is locked"
+    );
+    let o = run(&["fetch", "--offline"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
