@@ -95,7 +95,11 @@ pub fn qemu_argv(spec: &VmSpec) -> Result<Vec<String>> {
     let m = spec.machine;
     let mut a: Vec<String> = vec![m.system.clone()];
     let mut push = |v: &[&str]| a.extend(v.iter().map(|s| (*s).to_owned()));
-    push(&["-accel", "tcg,tb-size=128", "-M", spec.machine_name]);
+    let accel = match m.tcg_thread {
+        Some(t) => format!("tcg,tb-size=128,thread={}", t.qemu_name()),
+        None => "tcg,tb-size=128".to_owned(),
+    };
+    push(&["-accel", &accel, "-M", spec.machine_name]);
     if let Some(cpu) = &m.cpu {
         push(&["-cpu", cpu]);
     }
@@ -232,8 +236,12 @@ mod tests {
         ] {
             assert!(has(&a, seq), "{seq:?} not in {a:?}");
         }
-        // The model fixes cores and CPU.
+        // The model fixes cores and CPU; its 4 vCPUs share one host thread.
         assert!(!a.contains(&"-cpu".to_owned()) && !a.contains(&"-smp".to_owned()));
+        assert!(
+            has(&a, &["-accel", "tcg,tb-size=128,thread=single"]),
+            "{a:?}"
+        );
     }
 
     #[test]
@@ -251,12 +259,17 @@ mod tests {
             ]
         ));
         assert!(has(&a, &["-nic", "none"]));
+        assert!(
+            has(&a, &["-accel", "tcg,tb-size=128,thread=single"]),
+            "{a:?}"
+        );
         let x = argv(Board::QemuX86_64, None, &Net::Vde("/run/v".into()), &[]);
         assert_eq!(x[0], "qemu-system-x86_64");
         for seq in [
             &["-M", "q35"][..],
             &["-nodefaults"],
             &["-smp", "1"],
+            &["-accel", "tcg,tb-size=128"],
             &["-device", "pvpanic-pci", "-action", "panic=exit-failure"],
             &["-netdev", "vde,id=n0,sock=/run/v"],
             &["-serial", "stdio"],

@@ -2,7 +2,7 @@
 //! checked with the reference tools (cpio, depmod, gzip, kmod, bash, busybox ash). The
 //! QEMU boots of real built images are `ci/boot-test`'s.
 //!
-//! Parts: `$BAKERY_PARTS/<arch>/` or `.cache/parts/<arch>/` (made by `ci/fetch-parts`):
+//! Parts: `$BAKERY_PARTS/<arch>/` or `~/.cache/bakery-image/parts/<arch>/` (made by `ci/fetch-parts`):
 //! rootfs.tar, linux-image.deb, busybox-static.deb (+ raspi-firmware.deb for arm64).
 //! Missing parts or tools skip the test locally and fail it when `CI` is set (`need`).
 

@@ -33,11 +33,18 @@ pub fn have(tools: &[&str]) -> bool {
     }
 }
 
-/// Where the test parts of `ci/fetch-parts` are: `$BAKERY_PARTS`, else `.cache/parts`.
+/// Where the test parts of `ci/fetch-parts` are: `$BAKERY_PARTS`, else
+/// `${XDG_CACHE_HOME:-~/.cache}/bakery-image/parts` (outside the repository, as the script
+/// keeps them).
 pub fn parts_root() -> PathBuf {
-    std::env::var_os("BAKERY_PARTS")
+    if let Some(p) = std::env::var_os("BAKERY_PARTS") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::root().join(".cache/parts"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| crate::root().join(".cache"));
+    cache.join("bakery-image/parts")
 }
 
 /// The parts directory of `arch` ("amd64", "arm64") when it holds every file of `names`;

@@ -1,6 +1,6 @@
 //! Staging readers against archives made by the real tools (GNU tar, gzip, xz, zstd, ar,
 //! Python's tarfile for hostile and special entries) and the real Debian parts that
-//! `ci/fetch-parts` writes to `.cache/parts/` (or `$BAKERY_PARTS`).
+//! `ci/fetch-parts` writes to `~/.cache/bakery-image/parts/` (or `$BAKERY_PARTS`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
