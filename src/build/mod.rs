@@ -208,6 +208,7 @@ pub fn run(
         timestamp,
         work_dir: work.path().join("images"),
         codec: opts.codec,
+        workers: None,
         fail_at: opts.fail_at,
     };
     let images = image::write_node_images(plan, &system, &boot_trees, &iopts, &mut staging)?;

@@ -23,7 +23,7 @@ pub mod xzstored;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -59,6 +59,9 @@ pub struct ImageOptions {
     pub work_dir: PathBuf,
     /// Compressor of `.img.xz`/`.img.zst` (None: the format's default).
     pub codec: Option<Codec>,
+    /// Node images written at the same time (None: one per core, at most
+    /// [`MAX_NODE_WORKERS`]). The bytes do not depend on it.
+    pub workers: Option<usize>,
     pub fail_at: Option<FailPoint>,
 }
 
@@ -100,6 +103,9 @@ pub struct ImagesOutput {
     pub shared_boot_bytes: u64,
     /// Boot-partition streams compressed (each big boot file once per build).
     pub shared_boot_streams: usize,
+    /// Nodes written at the same time, and the wall time of writing all of them.
+    pub node_workers: usize,
+    pub nodes_seconds: f64,
     pub nodes: Vec<NodeOutput>,
 }
 
@@ -193,117 +199,44 @@ pub fn write_node_images(
         None => None,
     };
     let compress_seconds = t1.elapsed().as_secs_f64();
-    let mut zeros = compress::ZeroCache::default();
-    let mut span_cache = compress::SpanCache::new(&opts.work_dir.join("spans"))?;
-
-    let mut nodes = Vec::new();
-    for (name, boot) in boot_trees {
-        let t = Instant::now();
-        let np = plan
-            .nodes
-            .iter()
-            .find(|n| &n.name == name)
-            .expect("checked above");
-        let layout = node_layout(plan, &opts.image, name, sq.size)?;
-        let sys = layout.part(PartRole::System);
-        ensure!(
-            (sys.start, sys.size) == (p2.start, p2.size),
-            "system partition of {name} is not where the shared stream expects it"
-        );
-        let file_name = format!("{name}.{}", opts.image.format.extension());
-        // The node's own bytes (tables, FAT) in memory; the system partition stays shared.
-        let mut img = sparse::SparseImage::new(layout.total_size);
-        match layout.table {
-            PartitionTable::Gpt => gpt::write_gpt(&mut img, &layout),
-            PartitionTable::Mbr => mbr::write_mbr(&mut img, &layout),
-        }
-        .with_context(|| format!("writing the partition table of {name}"))?;
-        let p1 = layout.part(PartRole::Boot);
-        let volume_id = fat::parse_volume_id(&np.fat_volume_id)?;
-        let fat_info = fat::write_fat(&mut img, p1.start, p1.size, boot, volume_id, opts.timestamp)
-            .with_context(|| format!("writing the boot partition of {name}"))?;
-        if opts.fail_at == Some(FailPoint::AfterBoot) {
-            bail!("stopping after the boot partition of {name} (test fail point)");
-        }
-        ensure!(
-            !img.touched(p2.start, p2.end()),
-            "the node's own bytes of {name} overlap the shared system partition"
-        );
-        tracing::debug!(
-            "{name}: table and FAT ({}) in {:.3}s",
-            ByteSize(img.allocated()),
-            t.elapsed().as_secs_f64()
-        );
-        let part = staging.partial(&file_name);
-        let (raw, download) = match (codec, &shared) {
-            (Some(c), Some(shared)) => {
-                let out = fs_err::File::create(&part)?;
-                let mut out = crate::io::HashWriter::new(BufWriter::with_capacity(1 << 20, out));
-                let mut raw = compress::RawHash::on_thread();
-                let spans = shared_spans(&mut img, p1.start, p1.size, boot)?;
-                compress::emit_range_with_spans(
-                    c,
-                    &mut img,
-                    (0, p2.start),
-                    &spans,
-                    &mut zeros,
-                    &mut span_cache,
-                    &mut raw,
-                    &mut out,
-                )?;
-                tracing::debug!("{name}: up to p2 after {:.3}s", t.elapsed().as_secs_f64());
-                shared.emit(c, &mut zeros, &mut raw, &mut out)?;
-                tracing::debug!("{name}: p2 after {:.3}s", t.elapsed().as_secs_f64());
-                compress::emit_range(
-                    c,
-                    &mut img,
-                    (p2.end(), layout.total_size),
-                    &mut zeros,
-                    &mut raw,
-                    &mut out,
-                )?;
-                let (w, sha256, size) = out.finish();
-                let download = compress::Digest {
-                    size,
-                    sha256: sha256.to_string(),
-                };
-                w.into_inner().map_err(|e| e.into_error())?;
-                (raw.try_finish()?, download)
+    let zeros = compress::ZeroCache::default();
+    let span_cache = compress::SpanCache::new(&opts.work_dir.join("spans"))?;
+    let jobs: Vec<NodeJob<'_>> = boot_trees
+        .iter()
+        .map(|(name, boot)| {
+            let file_name = format!("{name}.{}", opts.image.format.extension());
+            let part = staging.partial(&file_name);
+            NodeJob {
+                name,
+                boot,
+                file_name,
+                part,
             }
-            _ => {
-                let mut file = create_sized(&part, layout.total_size)?;
-                for (off, bytes) in img.extents() {
-                    file.seek(SeekFrom::Start(off))?;
-                    file.write_all(bytes)?;
-                }
-                file.seek(SeekFrom::Start(p2.start))?;
-                std::io::copy(&mut fs_err::File::open(&sq_path)?, &mut file)?;
-                drop(file);
-                let d = file_digest(&part)?;
-                (d.clone(), d)
-            }
-        };
-        ensure!(raw.size == layout.total_size, "image size mismatch");
-        let seconds = t.elapsed().as_secs_f64();
-        tracing::info!(
-            "{file_name}: {} -> {} in {seconds:.1}s",
-            ByteSize(raw.size),
-            ByteSize(download.size)
-        );
-        nodes.push(NodeOutput {
-            node: name.clone(),
-            role: np.role.to_string(),
-            file_name,
-            layout,
-            raw,
-            download,
-            boot_files: fat_info.files,
-            seconds,
-        });
-    }
+        })
+        .collect();
+    let ctx = NodeContext {
+        plan,
+        opts,
+        sq_size: sq.size,
+        sq_path: &sq_path,
+        p2: &p2,
+        codec,
+        shared: shared.as_ref(),
+        zeros: &zeros,
+        spans: &span_cache,
+    };
+    let t2 = Instant::now();
+    let workers = opts
+        .workers
+        .unwrap_or_else(node_workers)
+        .clamp(1, jobs.len().max(1));
+    let nodes = write_nodes(&ctx, &jobs, workers)?;
+    let nodes_seconds = t2.elapsed().as_secs_f64();
     Ok(ImagesOutput {
-        shared_boot_bytes: span_cache.reused,
-        shared_boot_streams: span_cache.compressed,
+        shared_boot_bytes: span_cache.reused(),
+        shared_boot_streams: span_cache.compressed(),
+        node_workers: workers,
+        nodes_seconds,
         system: SystemOutput {
             squashfs_size: sq.size,
             squashfs_sha256,
@@ -316,6 +249,201 @@ pub fn write_node_images(
             compress_seconds,
         },
         nodes,
+    })
+}
+
+/// One node image to write.
+struct NodeJob<'a> {
+    name: &'a String,
+    boot: &'a Tree,
+    file_name: String,
+    /// Where to write it (a staging path).
+    part: PathBuf,
+}
+
+/// What every node image is written from: the plan and the build's shared parts.
+struct NodeContext<'a> {
+    plan: &'a Plan,
+    opts: &'a ImageOptions,
+    sq_size: u64,
+    sq_path: &'a std::path::Path,
+    /// The system partition, the same for every node.
+    p2: &'a crate::plan::Partition,
+    codec: Option<Codec>,
+    shared: Option<&'a compress::SharedRegion>,
+    zeros: &'a compress::ZeroCache,
+    spans: &'a compress::SpanCache,
+}
+
+/// The most node images written at once.
+pub const MAX_NODE_WORKERS: usize = 4;
+
+/// How many node images to write at once by default: one per core, at most
+/// [`MAX_NODE_WORKERS`] (each has a hash thread and an xz encoder of its own, about
+/// 130 MiB).
+fn node_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_NODE_WORKERS)
+}
+
+/// Write `jobs` on `workers` threads; the outputs in the jobs' order. The first error
+/// (in that order) is returned; after an error no further node is started.
+fn write_nodes(
+    ctx: &NodeContext<'_>,
+    jobs: &[NodeJob<'_>],
+    workers: usize,
+) -> Result<Vec<NodeOutput>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    if workers <= 1 {
+        return jobs.iter().map(|j| write_node(ctx, j)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Vec<Mutex<Option<Result<NodeOutput>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while !failed.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let r = write_node(ctx, job);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut first_err = None;
+    for r in results {
+        match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            Some(Ok(n)) => out.push(n),
+            Some(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => {
+            ensure!(out.len() == jobs.len(), "a node image was not written");
+            Ok(out)
+        }
+    }
+}
+
+/// Write one node's image: its own bytes (tables, FAT) in memory, streamed out around
+/// the shared system stream, with the digests of the raw image and of the file.
+fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeOutput> {
+    let NodeContext {
+        plan,
+        opts,
+        p2,
+        codec,
+        ..
+    } = *ctx;
+    let name = job.name;
+    let boot = job.boot;
+    let t = Instant::now();
+    let np = plan
+        .nodes
+        .iter()
+        .find(|n| &n.name == name)
+        .expect("checked by write_node_images");
+    let layout = node_layout(plan, &opts.image, name, ctx.sq_size)?;
+    let sys = layout.part(PartRole::System);
+    ensure!(
+        (sys.start, sys.size) == (p2.start, p2.size),
+        "system partition of {name} is not where the shared stream expects it"
+    );
+    let file_name = job.file_name.clone();
+    let mut img = sparse::SparseImage::new(layout.total_size);
+    match layout.table {
+        PartitionTable::Gpt => gpt::write_gpt(&mut img, &layout),
+        PartitionTable::Mbr => mbr::write_mbr(&mut img, &layout),
+    }
+    .with_context(|| format!("writing the partition table of {name}"))?;
+    let p1 = layout.part(PartRole::Boot);
+    let volume_id = fat::parse_volume_id(&np.fat_volume_id)?;
+    let fat_info = fat::write_fat(&mut img, p1.start, p1.size, boot, volume_id, opts.timestamp)
+        .with_context(|| format!("writing the boot partition of {name}"))?;
+    if opts.fail_at == Some(FailPoint::AfterBoot) {
+        bail!("stopping after the boot partition of {name} (test fail point)");
+    }
+    ensure!(
+        !img.touched(p2.start, p2.end()),
+        "the node's own bytes of {name} overlap the shared system partition"
+    );
+    tracing::debug!(
+        "{name}: table and FAT ({}) in {:.3}s",
+        ByteSize(img.allocated()),
+        t.elapsed().as_secs_f64()
+    );
+    let part = &job.part;
+    let (raw, download) = match (codec, ctx.shared) {
+        (Some(c), Some(shared)) => {
+            let mut out = compress::NodeFile::create(part)?;
+            let mut raw = compress::RawHash::on_thread();
+            let spans = shared_spans(&mut img, p1.start, p1.size, boot)?;
+            compress::emit_range_with_spans(
+                c,
+                &mut img,
+                (0, p2.start),
+                &spans,
+                ctx.zeros,
+                ctx.spans,
+                &mut raw,
+                &mut out,
+            )?;
+            tracing::debug!("{name}: up to p2 after {:.3}s", t.elapsed().as_secs_f64());
+            shared.emit(c, ctx.zeros, &mut raw, &mut out)?;
+            tracing::debug!("{name}: p2 after {:.3}s", t.elapsed().as_secs_f64());
+            compress::emit_range(
+                c,
+                &mut img,
+                (p2.end(), layout.total_size),
+                ctx.zeros,
+                &mut raw,
+                &mut out,
+            )?;
+            let download = out.finish()?;
+            (raw.try_finish()?, download)
+        }
+        _ => {
+            let mut file = create_sized(part, layout.total_size)?;
+            for (off, bytes) in img.extents() {
+                file.seek(SeekFrom::Start(off))?;
+                file.write_all(bytes)?;
+            }
+            file.seek(SeekFrom::Start(p2.start))?;
+            std::io::copy(&mut fs_err::File::open(ctx.sq_path)?, &mut file)?;
+            drop(file);
+            let d = file_digest(part)?;
+            (d.clone(), d)
+        }
+    };
+    ensure!(raw.size == layout.total_size, "image size mismatch");
+    let seconds = t.elapsed().as_secs_f64();
+    tracing::info!(
+        "{file_name}: {} -> {} in {seconds:.1}s",
+        ByteSize(raw.size),
+        ByteSize(download.size)
+    );
+    Ok(NodeOutput {
+        node: name.clone(),
+        role: np.role.to_string(),
+        file_name,
+        layout,
+        raw,
+        download,
+        boot_files: fat_info.files,
+        seconds,
     })
 }
 

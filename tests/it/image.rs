@@ -605,21 +605,51 @@ fn shared_boot_files_are_compressed_once_and_read_back() {
         boot.insert(n.name.clone(), t);
     }
     let system = read_dir(&d.path().join("root"), DirOptions::default()).unwrap();
-    let out = d.path().join("out");
-    let mut staging = bakery_image::image::Staging::new(&out).unwrap();
-    let opts = bakery_image::image::ImageOptions {
-        image: p.image.clone(),
-        timestamp: 1_767_323_045,
-        work_dir: d.path().join("work"),
-        codec: Some(bakery_image::image::Codec::Xz {
-            preset: 1,
-            threads: 2,
-        }),
-        fail_at: None,
+    assert!(
+        plan.nodes.len() >= 2,
+        "two nodes or more, written two at a time"
+    );
+    let write = |name: &str, workers: usize| {
+        let out = d.path().join(name);
+        let mut staging = bakery_image::image::Staging::new(&out).unwrap();
+        let opts = bakery_image::image::ImageOptions {
+            image: p.image.clone(),
+            timestamp: 1_767_323_045,
+            work_dir: d.path().join(format!("work-{name}")),
+            codec: Some(bakery_image::image::Codec::Xz {
+                preset: 1,
+                threads: 2,
+            }),
+            workers: Some(workers),
+            fail_at: None,
+        };
+        let r = bakery_image::image::write_node_images(&plan, &system, &boot, &opts, &mut staging)
+            .unwrap();
+        staging.commit().unwrap();
+        assert_eq!(r.node_workers, workers);
+        (out, r)
     };
-    let r =
-        bakery_image::image::write_node_images(&plan, &system, &boot, &opts, &mut staging).unwrap();
-    staging.commit().unwrap();
+    let (out, r) = write("out", 2);
+    // One node at a time writes the very same files: the shared caches do not depend on
+    // which node asked first.
+    let (alone, r1) = write("alone", 1);
+    assert_eq!(r.shared_boot_bytes, r1.shared_boot_bytes);
+    assert_eq!(r.shared_boot_streams, r1.shared_boot_streams);
+    for (a, b) in r.nodes.iter().zip(&r1.nodes) {
+        assert_eq!(
+            (&a.node, &a.raw, &a.download),
+            (&b.node, &b.raw, &b.download)
+        );
+        run(Command::new("cmp")
+            .arg(out.join(&a.file_name))
+            .arg(alone.join(&b.file_name)));
+        // The download digest is the file's, as written (past the page cache).
+        assert_eq!(sha256sum(&out.join(&a.file_name)), a.download.sha256);
+        assert_eq!(
+            std::fs::metadata(out.join(&a.file_name)).unwrap().len(),
+            a.download.size
+        );
+    }
     assert!(
         r.shared_boot_bytes >= kernel.len() as u64,
         "the second node reuses the kernel stream: {}",
