@@ -229,7 +229,7 @@ pub fn write_node_images(
     let workers = opts
         .workers
         .unwrap_or_else(node_workers)
-        .clamp(1, jobs.len().max(1));
+        .clamp(1, 2 * jobs.len().max(1));
     let nodes = write_nodes(&ctx, &jobs, workers)?;
     let nodes_seconds = t2.elapsed().as_secs_f64();
     Ok(ImagesOutput {
@@ -275,20 +275,41 @@ struct NodeContext<'a> {
     spans: &'a compress::SpanCache,
 }
 
-/// The most node images written at once.
+/// The most threads that write node images at once.
 pub const MAX_NODE_WORKERS: usize = 4;
 
-/// How many node images to write at once by default: one per core, at most
-/// [`MAX_NODE_WORKERS`] (each has a hash thread and an xz encoder of its own, about
-/// 130 MiB).
+/// How many threads write node images by default: one per core, at most
+/// [`MAX_NODE_WORKERS`] (each may hold an xz encoder of its own, about 130 MiB).
 fn node_workers() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_NODE_WORKERS)
 }
 
+/// One piece of node work. A node's file and its raw digest are separate tasks, from the
+/// same bytes: the first file is slow (it compresses the board's big files, one stream
+/// each, which other nodes then copy) and keeps one core busy, so the raw digests of all
+/// nodes (hashing 700 MiB each, the largest per-node cost) run on the other cores
+/// meanwhile, and then the other nodes' files, which only copy shared streams.
+#[derive(Debug, Clone, Copy)]
+enum Task {
+    File(usize),
+    RawDigest(usize),
+}
+
+/// The tasks in the order they are taken: the first node's file, every raw digest, the
+/// other files.
+fn task_order(nodes: usize) -> Vec<Task> {
+    let first = (nodes > 0).then_some(Task::File(0));
+    first
+        .into_iter()
+        .chain((0..nodes).map(Task::RawDigest))
+        .chain((1..nodes).map(Task::File))
+        .collect()
+}
+
 /// Write `jobs` on `workers` threads; the outputs in the jobs' order. The first error
-/// (in that order) is returned; after an error no further node is started.
+/// (in that order) is returned; after an error no further task is started.
 fn write_nodes(
     ctx: &NodeContext<'_>,
     jobs: &[NodeJob<'_>],
@@ -296,37 +317,57 @@ fn write_nodes(
 ) -> Result<Vec<NodeOutput>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    if workers <= 1 {
-        return jobs.iter().map(|j| write_node(ctx, j)).collect();
-    }
+    let tasks = task_order(jobs.len());
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let results: Vec<Mutex<Option<Result<NodeOutput>>>> =
-        jobs.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                while !failed.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    let r = write_node(ctx, job);
-                    if r.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    /// A task's result, once it ran.
+    type Slot<T> = Mutex<Option<Result<T>>>;
+    let files: Vec<Slot<NodeFileOut>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let digests: Vec<Slot<(Digest, f64)>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let work = || {
+        while !failed.load(Ordering::Relaxed) {
+            let Some(&task) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let ok = match task {
+                Task::File(i) => {
+                    let r = write_node(ctx, &jobs[i]);
+                    let ok = r.is_ok();
+                    *files[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    ok
                 }
-            });
+                Task::RawDigest(i) => {
+                    let r = raw_digest(ctx, &jobs[i]);
+                    let ok = r.is_ok();
+                    *digests[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    ok
+                }
+            };
+            if !ok {
+                failed.store(true, Ordering::Relaxed);
+            }
         }
-    });
+    };
+    if workers <= 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(work);
+            }
+        });
+    }
     let mut out = Vec::with_capacity(jobs.len());
     let mut first_err = None;
-    for r in results {
-        match r.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            Some(Ok(n)) => out.push(n),
-            Some(Err(e)) => {
+    for (f, d) in files.into_iter().zip(digests) {
+        let f = f.into_inner().unwrap_or_else(|e| e.into_inner());
+        let d = d.into_inner().unwrap_or_else(|e| e.into_inner());
+        match (f, d) {
+            (Some(Ok(f)), Some(Ok(d))) => out.push(f.with_raw(d)),
+            (Some(Err(e)), _) | (_, Some(Err(e))) => {
                 first_err.get_or_insert(e);
             }
-            None => {}
+            _ => {}
         }
     }
     match first_err {
@@ -338,19 +379,19 @@ fn write_nodes(
     }
 }
 
-/// Write one node's image: its own bytes (tables, FAT) in memory, streamed out around
-/// the shared system stream, with the digests of the raw image and of the file.
-fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeOutput> {
-    let NodeContext {
-        plan,
-        opts,
-        p2,
-        codec,
-        ..
-    } = *ctx;
+/// A node's own bytes, laid out: partition table and FAT in memory.
+struct Prepared {
+    layout: Layout,
+    img: sparse::SparseImage,
+    boot_files: usize,
+    role: String,
+}
+
+/// Lay `job`'s node out and write its own bytes (partition table, FAT) into memory. Both
+/// tasks of a node do this (a few milliseconds) rather than keep the result between them.
+fn prepare_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<Prepared> {
+    let NodeContext { plan, opts, p2, .. } = *ctx;
     let name = job.name;
-    let boot = job.boot;
-    let t = Instant::now();
     let np = plan
         .nodes
         .iter()
@@ -362,7 +403,6 @@ fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeOutput> {
         (sys.start, sys.size) == (p2.start, p2.size),
         "system partition of {name} is not where the shared stream expects it"
     );
-    let file_name = job.file_name.clone();
     let mut img = sparse::SparseImage::new(layout.total_size);
     match layout.table {
         PartitionTable::Gpt => gpt::write_gpt(&mut img, &layout),
@@ -371,8 +411,15 @@ fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeOutput> {
     .with_context(|| format!("writing the partition table of {name}"))?;
     let p1 = layout.part(PartRole::Boot);
     let volume_id = fat::parse_volume_id(&np.fat_volume_id)?;
-    let fat_info = fat::write_fat(&mut img, p1.start, p1.size, boot, volume_id, opts.timestamp)
-        .with_context(|| format!("writing the boot partition of {name}"))?;
+    let fat_info = fat::write_fat(
+        &mut img,
+        p1.start,
+        p1.size,
+        job.boot,
+        volume_id,
+        opts.timestamp,
+    )
+    .with_context(|| format!("writing the boot partition of {name}"))?;
     if opts.fail_at == Some(FailPoint::AfterBoot) {
         bail!("stopping after the boot partition of {name} (test fail point)");
     }
@@ -380,44 +427,96 @@ fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeOutput> {
         !img.touched(p2.start, p2.end()),
         "the node's own bytes of {name} overlap the shared system partition"
     );
+    Ok(Prepared {
+        layout,
+        img,
+        boot_files: fat_info.files,
+        role: np.role.to_string(),
+    })
+}
+
+/// A node's written file, before its raw digest is joined to it.
+struct NodeFileOut {
+    out: NodeOutput,
+    /// The raw digest, when writing the file gave it (uncompressed images).
+    raw: Option<Digest>,
+}
+
+impl NodeFileOut {
+    fn with_raw(mut self, (raw, seconds): (Digest, f64)) -> NodeOutput {
+        if let Some(r) = self.raw {
+            debug_assert_eq!(r, raw, "the raw image hashed twice alike");
+        }
+        self.out.raw = raw;
+        self.out.seconds += seconds;
+        self.out
+    }
+}
+
+/// The SHA-256 of `job`'s raw image, from its own bytes and the shared system image,
+/// and the seconds it took.
+fn raw_digest(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<(Digest, f64)> {
+    let t = Instant::now();
+    let mut n = prepare_node(ctx, job)?;
+    let p2 = ctx.p2;
+    let mut raw = compress::RawHash::default();
+    raw.range(&mut n.img, (0, p2.start))?;
+    match ctx.shared {
+        Some(shared) => shared.hash(&mut raw)?,
+        None => {
+            raw.file(ctx.sq_path)?;
+            raw.zeros(p2.size - ctx.sq_size);
+        }
+    }
+    raw.range(&mut n.img, (p2.end(), n.layout.total_size))?;
+    let raw = raw.finish();
+    ensure!(raw.size == n.layout.total_size, "image size mismatch");
+    let seconds = t.elapsed().as_secs_f64();
+    tracing::debug!("{}: raw image hashed in {seconds:.3}s", job.name);
+    Ok((raw, seconds))
+}
+
+/// Write one node's image file: its own bytes (tables, FAT) in memory, streamed out
+/// around the shared system stream, with the file's digest.
+fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeFileOut> {
+    let t = Instant::now();
+    let name = job.name;
+    let mut n = prepare_node(ctx, job)?;
+    let p2 = ctx.p2;
+    let p1 = n.layout.part(PartRole::Boot).clone();
     tracing::debug!(
         "{name}: table and FAT ({}) in {:.3}s",
-        ByteSize(img.allocated()),
+        ByteSize(n.img.allocated()),
         t.elapsed().as_secs_f64()
     );
     let part = &job.part;
-    let (raw, download) = match (codec, ctx.shared) {
+    let (download, raw) = match (ctx.codec, ctx.shared) {
         (Some(c), Some(shared)) => {
             let mut out = compress::NodeFile::create(part)?;
-            let mut raw = compress::RawHash::on_thread();
-            let spans = shared_spans(&mut img, p1.start, p1.size, boot)?;
+            let spans = shared_spans(&mut n.img, p1.start, p1.size, job.boot)?;
             compress::emit_range_with_spans(
                 c,
-                &mut img,
+                &mut n.img,
                 (0, p2.start),
                 &spans,
                 ctx.zeros,
                 ctx.spans,
-                &mut raw,
                 &mut out,
             )?;
             tracing::debug!("{name}: up to p2 after {:.3}s", t.elapsed().as_secs_f64());
-            shared.emit(c, ctx.zeros, &mut raw, &mut out)?;
-            tracing::debug!("{name}: p2 after {:.3}s", t.elapsed().as_secs_f64());
+            shared.emit(c, ctx.zeros, &mut out)?;
             compress::emit_range(
                 c,
-                &mut img,
-                (p2.end(), layout.total_size),
+                &mut n.img,
+                (p2.end(), n.layout.total_size),
                 ctx.zeros,
-                &mut raw,
                 &mut out,
             )?;
-            let download = out.finish()?;
-            (raw.try_finish()?, download)
+            (out.finish()?, None)
         }
         _ => {
-            let mut file = create_sized(part, layout.total_size)?;
-            for (off, bytes) in img.extents() {
+            let mut file = create_sized(part, n.layout.total_size)?;
+            for (off, bytes) in n.img.extents() {
                 file.seek(SeekFrom::Start(off))?;
                 file.write_all(bytes)?;
             }
@@ -425,25 +524,28 @@ fn write_node(ctx: &NodeContext<'_>, job: &NodeJob<'_>) -> Result<NodeOutput> {
             std::io::copy(&mut fs_err::File::open(ctx.sq_path)?, &mut file)?;
             drop(file);
             let d = file_digest(part)?;
-            (d.clone(), d)
+            (d.clone(), Some(d))
         }
     };
-    ensure!(raw.size == layout.total_size, "image size mismatch");
     let seconds = t.elapsed().as_secs_f64();
     tracing::info!(
-        "{file_name}: {} -> {} in {seconds:.1}s",
-        ByteSize(raw.size),
+        "{}: {} -> {} in {seconds:.1}s",
+        job.file_name,
+        ByteSize(n.layout.total_size),
         ByteSize(download.size)
     );
-    Ok(NodeOutput {
-        node: name.clone(),
-        role: np.role.to_string(),
-        file_name,
-        layout,
+    Ok(NodeFileOut {
+        out: NodeOutput {
+            node: name.clone(),
+            role: n.role,
+            file_name: job.file_name.clone(),
+            raw: download.clone(),
+            download,
+            layout: n.layout,
+            boot_files: n.boot_files,
+            seconds,
+        },
         raw,
-        download,
-        boot_files: fat_info.files,
-        seconds,
     })
 }
 
