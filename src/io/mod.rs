@@ -1,12 +1,11 @@
 //! Small stream adapters, one per file, composed by the stages that move bytes:
-//! body -> [`HashReader`] -> [`ProgressReader`] -> `*.partial`; encoder -> [`HashWriter`].
+//! body -> [`HashReader`] -> [`ProgressReader`] -> `*.partial`. (A node image's file hashes
+//! itself: `image::compress::NodeFile`.)
 
 mod hash_reader;
-mod hash_writer;
 mod progress_reader;
 
 pub use hash_reader::HashReader;
-pub use hash_writer::HashWriter;
 pub use progress_reader::ProgressReader;
 
 use crate::profile::Sha256;
